@@ -1,0 +1,11 @@
+//! The Delta Lake layer: tables as URLs, appends of polars frames in single commits that carry
+//! application transactions, and reads back as lazy frames.
+
+mod arrow_bridge;
+pub mod location;
+mod read;
+mod table;
+
+pub use arrow_bridge::{schema_from_arrow, schema_to_arrow};
+pub use read::scan_table;
+pub use table::{AppTransaction, AppendOutcome, Commit, CreateOptions, LakeTable, VersionInfo};

@@ -1,0 +1,410 @@
+//! A Delta table as isolake uses it: create, append a polars frame in one commit (optionally
+//! with an application transaction and commit metadata), read an app's progress, list versions.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, new_null_array};
+use arrow::compute::cast;
+use arrow::datatypes::{Field as ArrowField, Schema as ArrowSchema};
+use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::{StructType, Transaction};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
+use deltalake::{DeltaTable, DeltaTableBuilder};
+use polars::prelude::{DataFrame, Schema};
+use serde_json::{Map, Value};
+use url::Url;
+
+use super::arrow_bridge;
+use super::location;
+use crate::error::{Error, Result};
+
+/// An application transaction: "app `app_id` has committed up to `version`" (the Delta `txn`
+/// action). Written in the same commit as the data, it makes a retried append detectable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppTransaction {
+    pub app_id: String,
+    pub version: i64,
+}
+
+/// What to write alongside the rows of an append.
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    /// Recorded atomically with the rows; an append whose app version is not newer than the
+    /// table's is skipped (see [`AppendOutcome::AlreadyCommitted`]).
+    pub app_transaction: Option<AppTransaction>,
+    /// Free-form metadata stored in the commit's `commitInfo` (e.g. a batch's progress).
+    pub metadata: Map<String, Value>,
+    /// Let the table's schema grow by the frame's new columns, in this same commit.
+    pub evolve_schema: bool,
+}
+
+/// The result of [`LakeTable::append`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// The rows (possibly none) were committed as this table version.
+    Committed { version: u64 },
+    /// The table already holds this app version or a newer one: nothing was written.
+    AlreadyCommitted { app_version: i64 },
+}
+
+/// Options for creating a table.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub partition_columns: Vec<String>,
+    /// Delta table properties, e.g. `delta.checkpointInterval`.
+    pub properties: HashMap<String, String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+/// One version of a table, from its commit in the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionInfo {
+    pub version: u64,
+    /// Commit time, milliseconds since the Unix epoch.
+    pub timestamp_ms: Option<i64>,
+    pub operation: Option<String>,
+    /// The commit's `commitInfo` object, including metadata passed in [`Commit::metadata`].
+    pub commit_info: Map<String, Value>,
+    /// The `txn` actions of the commit.
+    pub app_transactions: Vec<AppTransaction>,
+}
+
+/// A Delta table at a loaded version.
+#[derive(Debug, Clone)]
+pub struct LakeTable {
+    url: Url,
+    table: DeltaTable,
+}
+
+impl LakeTable {
+    /// Opens the latest version of the table at `location` (a path or URL).
+    pub async fn open(location: &str) -> Result<Self> {
+        let url = location::parse(location)?;
+        if !local_log_exists(&url) {
+            return Err(Error::TableNotFound {
+                location: url.to_string(),
+            });
+        }
+        let mut table = DeltaTableBuilder::from_url(url.clone())?.build()?;
+        match table.load().await {
+            Ok(()) => Ok(Self { url, table }),
+            Err(deltalake::DeltaTableError::NotATable(_)) => Err(Error::TableNotFound {
+                location: url.to_string(),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether a Delta table exists at `location`.
+    pub async fn exists(location: &str) -> Result<bool> {
+        let url = location::parse(location)?;
+        if !local_log_exists(&url) {
+            return Ok(false);
+        }
+        let table = DeltaTableBuilder::from_url(url)?.build()?;
+        Ok(table.verify_deltatable_existence().await?)
+    }
+
+    /// Creates an empty table with the given schema. Fails if a table is already there.
+    pub async fn create(location: &str, schema: &Schema, options: CreateOptions) -> Result<Self> {
+        let url = location::parse(location)?;
+        if url.scheme() == "file" {
+            let dir = location::local_dir(&url)?;
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        let arrow_schema = normalised_arrow_schema(schema)?;
+        let kernel_schema: StructType = (&arrow_schema).try_into_kernel()?;
+        let mut builder = DeltaTable::try_from_url(url.clone())
+            .await?
+            .create()
+            .with_columns(kernel_schema.fields().cloned())
+            .with_partition_columns(options.partition_columns)
+            .with_configuration(options.properties.into_iter().map(|(k, v)| (k, Some(v))));
+        if let Some(name) = options.name {
+            builder = builder.with_table_name(name);
+        }
+        if let Some(description) = options.description {
+            builder = builder.with_comment(description);
+        }
+        let table = builder.await?;
+        Ok(Self { url, table })
+    }
+
+    /// Opens the table, creating it with `schema` and `options` if there is none yet.
+    pub async fn open_or_create(
+        location: &str,
+        schema: &Schema,
+        options: CreateOptions,
+    ) -> Result<Self> {
+        if Self::exists(location).await? {
+            Self::open(location).await
+        } else {
+            match Self::create(location, schema, options).await {
+                Ok(table) => Ok(table),
+                // Someone else created it between our look and our create: use theirs.
+                Err(_) if Self::exists(location).await? => Self::open(location).await,
+                Err(e) => Err(e),
+            }
+        }
+    }
+
+    /// The table's URL.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The loaded version.
+    pub fn version(&self) -> u64 {
+        self.table.version().unwrap_or(0)
+    }
+
+    /// The underlying deltalake table, for operations this layer does not wrap.
+    pub fn delta(&self) -> &DeltaTable {
+        &self.table
+    }
+
+    /// Loads the latest version.
+    pub async fn refresh(&mut self) -> Result<()> {
+        self.table.update_state().await?;
+        Ok(())
+    }
+
+    /// Loads the given version (time travel).
+    pub async fn load_version(&mut self, version: u64) -> Result<()> {
+        let latest = self.table.get_latest_version().await?;
+        if version > latest {
+            return Err(Error::VersionNotFound {
+                location: self.url.to_string(),
+                version: version as i64,
+                latest: latest as i64,
+            });
+        }
+        self.table.load_version(version).await?;
+        Ok(())
+    }
+
+    /// Loads the latest version committed at or before `timestamp` (time travel).
+    pub async fn load_as_of(&mut self, timestamp: chrono::DateTime<chrono::Utc>) -> Result<()> {
+        self.table.load_with_datetime(timestamp).await?;
+        Ok(())
+    }
+
+    /// The table's schema as polars sees it.
+    pub fn schema(&self) -> Result<Schema> {
+        arrow_bridge::schema_from_arrow(&self.arrow_schema()?)
+    }
+
+    /// The table's partition columns.
+    pub fn partition_columns(&self) -> Result<Vec<String>> {
+        Ok(self
+            .table
+            .snapshot()?
+            .metadata()
+            .partition_columns()
+            .to_vec())
+    }
+
+    pub(crate) fn arrow_schema(&self) -> Result<ArrowSchema> {
+        let kernel = self.table.snapshot()?.schema();
+        Ok(kernel.as_ref().try_into_arrow()?)
+    }
+
+    /// The latest version app `app_id` has committed to this table, if any.
+    pub async fn app_version(&self, app_id: &str) -> Result<Option<i64>> {
+        let snapshot = self.table.snapshot()?;
+        Ok(snapshot
+            .transaction_version(self.table.log_store().as_ref(), app_id)
+            .await?)
+    }
+
+    /// Appends `df` in ONE commit that also carries `commit`'s app transaction and metadata.
+    ///
+    /// Columns are matched by name and cast to the table's types; columns the table has but the
+    /// frame lacks are written as nulls. An empty frame still commits (recording progress).
+    pub async fn append(&mut self, df: &DataFrame, commit: Commit) -> Result<AppendOutcome> {
+        self.refresh().await?;
+        if let Some(txn) = &commit.app_transaction
+            && let Some(app_version) = self.app_version(&txn.app_id).await?
+            && app_version >= txn.version
+        {
+            return Ok(AppendOutcome::AlreadyCommitted { app_version });
+        }
+        let table_schema = self.arrow_schema()?;
+        let (batches, evolved) = conform(df, &table_schema, commit.evolve_schema, &self.url)?;
+        let mut properties = CommitProperties::default().with_metadata(commit.metadata);
+        if let Some(txn) = commit.app_transaction {
+            properties =
+                properties.with_application_transaction(Transaction::new(txn.app_id, txn.version));
+        }
+        let mut writer =
+            RecordBatchWriter::for_table(&self.table)?.with_commit_properties(properties);
+        let mode = if evolved {
+            WriteMode::MergeSchema
+        } else {
+            WriteMode::Default
+        };
+        for batch in batches.into_iter().filter(|b| b.num_rows() > 0) {
+            writer.write_with_mode(batch, mode).await?;
+        }
+        let version = writer.flush_and_commit(&mut self.table).await?;
+        Ok(AppendOutcome::Committed { version })
+    }
+
+    /// Every version still in the log, oldest first, with its commit information.
+    pub async fn versions(&self) -> Result<Vec<VersionInfo>> {
+        let latest = self.table.get_latest_version().await?;
+        let mut out = Vec::new();
+        for version in 0..=latest {
+            if let Some(info) = self.version_info(version).await? {
+                out.push(info);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The commit information of one version, or `None` if its log entry is gone.
+    pub async fn version_info(&self, version: u64) -> Result<Option<VersionInfo>> {
+        let Some(bytes) = self.table.log_store().read_commit_entry(version).await? else {
+            return Ok(None);
+        };
+        let mut info = VersionInfo {
+            version,
+            timestamp_ms: None,
+            operation: None,
+            commit_info: Map::new(),
+            app_transactions: Vec::new(),
+        };
+        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let action: Value = serde_json::from_slice(line)?;
+            if let Some(Value::Object(ci)) = action.get("commitInfo") {
+                info.timestamp_ms = ci.get("timestamp").and_then(Value::as_i64);
+                info.operation = ci
+                    .get("operation")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                info.commit_info = ci.clone();
+            } else if let Some(txn) = action.get("txn")
+                && let (Some(app_id), Some(v)) = (
+                    txn.get("appId").and_then(Value::as_str),
+                    txn.get("version").and_then(Value::as_i64),
+                )
+            {
+                info.app_transactions.push(AppTransaction {
+                    app_id: app_id.to_string(),
+                    version: v,
+                });
+            }
+        }
+        Ok(Some(info))
+    }
+}
+
+/// False only for a local location without a `_delta_log` directory (remote stores are asked).
+fn local_log_exists(url: &Url) -> bool {
+    match location::local_dir(url) {
+        Ok(dir) => dir.join("_delta_log").is_dir(),
+        Err(_) => true,
+    }
+}
+
+/// The arrow schema a polars schema is stored with: strings as `Utf8`, datetimes as
+/// microseconds in UTC (Delta's `timestamp`).
+fn normalised_arrow_schema(schema: &Schema) -> Result<ArrowSchema> {
+    let arrow = arrow_bridge::schema_to_arrow(schema)?;
+    let fields = arrow
+        .fields()
+        .iter()
+        .map(|f| storage_field(f))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ArrowSchema::new(fields))
+}
+
+fn storage_field(field: &ArrowField) -> Result<ArrowField> {
+    use arrow::datatypes::{DataType as A, TimeUnit};
+    let unsupported = |hint: &str| Error::UnsupportedType {
+        column: field.name().clone(),
+        dtype: field.data_type().to_string(),
+        hint: hint.to_string(),
+    };
+    let dtype = match field.data_type() {
+        A::Utf8View | A::LargeUtf8 | A::Utf8 => A::Utf8,
+        A::BinaryView | A::LargeBinary | A::Binary => A::Binary,
+        A::Timestamp(_, _) => A::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        A::UInt8 => A::Int16,
+        A::UInt16 => A::Int32,
+        A::UInt32 => A::Int64,
+        A::UInt64 => return Err(unsupported("cast it to Int64 first")),
+        A::List(item) | A::LargeList(item) | A::ListView(item) | A::LargeListView(item) => {
+            A::List(Arc::new(storage_field(item)?))
+        }
+        A::Struct(children) => A::Struct(
+            children
+                .iter()
+                .map(|c| storage_field(c))
+                .collect::<Result<Vec<_>>>()?
+                .into(),
+        ),
+        other => other.clone(),
+    };
+    Ok(ArrowField::new(field.name(), dtype, true))
+}
+
+/// Turns the frame into batches of the table's schema (plus, when `evolve` is set, the frame's
+/// new columns at the end). Returns whether the schema grows.
+fn conform(
+    df: &DataFrame,
+    table_schema: &ArrowSchema,
+    evolve: bool,
+    url: &Url,
+) -> Result<(Vec<RecordBatch>, bool)> {
+    let (frame_schema, batches) = arrow_bridge::dataframe_to_batches(df)?;
+    let new_fields: Vec<ArrowField> = frame_schema
+        .fields()
+        .iter()
+        .filter(|f| table_schema.field_with_name(f.name()).is_err())
+        .map(|f| storage_field(f))
+        .collect::<Result<_>>()?;
+    if !new_fields.is_empty() && !evolve {
+        let columns = new_fields
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(Error::UnexpectedColumns {
+            location: url.to_string(),
+            columns,
+        });
+    }
+    let mut fields: Vec<ArrowField> = table_schema
+        .fields()
+        .iter()
+        .map(|f| (**f).clone())
+        .collect();
+    fields.extend(new_fields);
+    let target = Arc::new(ArrowSchema::new(fields));
+    let out = batches
+        .iter()
+        .map(|batch| {
+            let columns = target
+                .fields()
+                .iter()
+                .map(|field| match batch.column_by_name(field.name()) {
+                    Some(column) => Ok(cast(column, field.data_type())?),
+                    None => Ok(new_null_array(field.data_type(), batch.num_rows())),
+                })
+                .collect::<Result<Vec<ArrayRef>>>()?;
+            Ok(RecordBatch::try_new(target.clone(), columns)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((out, !table_schema_contains_all(table_schema, &target)))
+}
+
+fn table_schema_contains_all(table: &ArrowSchema, target: &ArrowSchema) -> bool {
+    target
+        .fields()
+        .iter()
+        .all(|f| table.field_with_name(f.name()).is_ok())
+}

@@ -1,0 +1,1 @@
+//! `isolake-score`: not implemented yet (see the project's open issues).

@@ -1,0 +1,1 @@
+//! `isolake-train`: not implemented yet (see the project's open issues).

@@ -14,3 +14,7 @@ pub mod lake;
 pub mod record;
 
 pub use error::{Error, Result};
+
+/// The polars this crate's frames belong to, so users need not pin a matching version.
+#[cfg(feature = "lake")]
+pub use polars;

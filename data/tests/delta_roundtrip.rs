@@ -5,7 +5,7 @@
 use isolake_data::lake::{
     AppTransaction, AppendOutcome, Commit, CreateOptions, LakeTable, scan_table,
 };
-use polars::prelude::*;
+use isolake_data::polars::prelude::*;
 use serde_json::json;
 
 /// A frame with the shapes the pipeline writes: strings, integers, doubles, UTC timestamps

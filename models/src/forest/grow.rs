@@ -95,10 +95,17 @@ fn draw_sample(x: ArrayView2<'_, f64>, spec: &GrowSpec, rng: &mut ChaCha8Rng) ->
     };
     let m = rows.len();
     let mut values = vec![0.0; features.len() * m];
-    for (r, &row) in rows.iter().enumerate() {
-        let src = x.row(row);
-        for (j, &f) in features.iter().enumerate() {
-            values[j * m + r] = src[f as usize];
+    for (j, &f) in features.iter().enumerate() {
+        let col = x.column(f as usize);
+        let dst = &mut values[j * m..(j + 1) * m];
+        match (col.as_slice(), x.as_slice()) {
+            (Some(c), _) => dst.iter_mut().zip(&rows).for_each(|(v, &r)| *v = c[r]),
+            // Row-major (the usual layout): stride d through the flat buffer.
+            (None, Some(flat)) => dst
+                .iter_mut()
+                .zip(&rows)
+                .for_each(|(v, &r)| *v = flat[r * d + f as usize]),
+            (None, None) => dst.iter_mut().zip(&rows).for_each(|(v, &r)| *v = col[r]),
         }
     }
     Sample {

@@ -16,6 +16,8 @@ use rand::Rng;
 use rand::seq::index;
 
 use crate::forest::grow::uniform_below;
+use crate::forest::score::LANES;
+use crate::forest::tree::Tree;
 
 /// A drawn hyperplane over local (per-tree) feature columns.
 pub(crate) struct Hyperplane {
@@ -81,4 +83,98 @@ pub(crate) fn standard_normal(rng: &mut impl Rng) -> f64 {
     let u1: f64 = 1.0 - rng.r#gen::<f64>();
     let u2: f64 = rng.r#gen();
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// An extended tree compiled for scoring, like the classic `HeapTree` of `score.rs`: a
+/// complete binary tree in 1-based heap order (children of `h` are `2h`, `2h + 1`), padded
+/// below shallow leaves with always-left slots (zero coefficients, threshold +∞), walked a
+/// fixed `depth` steps without data-dependent branches, several rows interleaved.
+#[derive(Clone, Debug)]
+pub(crate) struct HyperplaneHeap {
+    depth: u32,
+    terms: usize,
+    /// `terms` features per slot.
+    features: Vec<u8>,
+    /// `terms` coefficients per slot.
+    coefs: Vec<f64>,
+    thresholds: Vec<f64>,
+    /// `2^depth` leaf values.
+    leaves: Vec<f64>,
+}
+
+impl HyperplaneHeap {
+    /// `None` when the tree is deeper than `max_depth` or has more than 256 features.
+    pub(crate) fn compile(tree: &Tree, n_features: usize, max_depth: u32) -> Option<Self> {
+        let depth = tree.max_depth();
+        if depth > max_depth || n_features > 256 {
+            return None;
+        }
+        let terms = tree.terms;
+        let width = 1usize << depth;
+        let mut features = vec![0u8; width * terms];
+        let mut coefs = vec![0.0; width * terms];
+        let mut thresholds = vec![f64::INFINITY; width];
+        let mut leaves = vec![0.0; width];
+        let mut stack = vec![(0usize, 1usize)];
+        while let Some((i, h)) = stack.pop() {
+            if tree.is_leaf(i) {
+                let mut slot = h;
+                while slot < width {
+                    slot *= 2;
+                }
+                leaves[slot - width] = tree.path_value[i];
+            } else {
+                for t in 0..terms {
+                    features[h * terms + t] = tree.features[i * terms + t] as u8;
+                    coefs[h * terms + t] = tree.coefs[i * terms + t];
+                }
+                thresholds[h] = tree.thresholds[i];
+                let left = tree.child[i] as usize;
+                stack.push((left, 2 * h));
+                stack.push((left + 1, 2 * h + 1));
+            }
+        }
+        Some(HyperplaneHeap {
+            depth,
+            terms,
+            features,
+            coefs,
+            thresholds,
+            leaves,
+        })
+    }
+
+    /// Adds this tree's path length of every row (values padded to `S`, a power of two) to
+    /// `acc`; `rows` may be longer than `acc` (whole groups of [`LANES`]).
+    pub(crate) fn accumulate<const S: usize>(&self, rows: &[[f64; S]], acc: &mut [f64]) {
+        let width = self.leaves.len();
+        let terms = self.terms;
+        if width == 0 || self.thresholds.len() != width || self.features.len() != width * terms {
+            return; // cannot happen: built with consistent lengths
+        }
+        let mask = width - 1;
+        for (g, group) in rows.chunks(LANES).enumerate() {
+            let mut h = [1usize; LANES];
+            for _ in 0..self.depth {
+                for (hl, row) in h.iter_mut().zip(group) {
+                    let i = *hl & mask;
+                    let base = i * terms;
+                    let feats = &self.features[base..base + terms];
+                    let coefs = &self.coefs[base..base + terms];
+                    // Same formula and order as `tree::split_dot`: bitwise the same routing.
+                    let mut s = 0.0;
+                    for (&f, &c) in feats.iter().zip(coefs) {
+                        s += c * row[f as usize & (S - 1)];
+                    }
+                    // `s > t` goes right, as `!(s <= t)` does in the canonical walk for every
+                    // number; a NaN sum (only in rows holding NaN/∞, scored NaN) goes left.
+                    *hl = 2 * *hl + usize::from(s > self.thresholds[i]);
+                }
+            }
+            let a = acc.iter_mut().skip(g * LANES).take(LANES);
+            for (s, &hl) in a.zip(&h) {
+                *s += self.leaves[hl.wrapping_sub(width) & mask];
+            }
+        }
+    }
 }

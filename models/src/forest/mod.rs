@@ -2,7 +2,7 @@
 //! with scikit-learn's exact scoring convention so its figures are directly comparable.
 //!
 //! - [`params`]: builder and checked hyperparameters (linfa's `ParamGuard` pattern).
-//! - [`tree`]: the canonical flat tree; `grow` builds one from a subsample, `extended` draws
+//! - `tree`: the canonical flat tree; `grow` builds one from a subsample, `extended` draws
 //!   hyperplane splits.
 //! - [`score`]: `c(n)`, the compiled layout and the chunked parallel scorer.
 //! - [`explain`]: per-row feature attributions.
@@ -142,8 +142,8 @@ impl IsolationForest {
         Ok(())
     }
 
-    /// Scores a row-major buffer. `strict`: the first non-finite value is an error; else
-    /// such rows get NaN.
+    /// Scores a row-major buffer; rows holding a non-finite value get NaN, and the position
+    /// of the first such value is returned.
     fn score_buffer(&self, rows: &[f64], out: &mut [f64]) -> Option<(usize, usize)> {
         score::score_rows(
             &self.trees,
@@ -318,8 +318,9 @@ fn entropy_seed() -> u64 {
 fn percentile_linear(sorted: &[f64], q_percent: f64) -> f64 {
     let n = sorted.len();
     let q = q_percent / 100.0;
-    // numpy's `_compute_virtual_index(n, q, alpha=1, beta=1)`.
-    let virtual_index = (n as f64 * q + (1.0 + q * (1.0 - 1.0 - 1.0))) - 1.0;
+    // numpy's `_compute_virtual_index(n, q, alpha=1, beta=1)`:
+    // `n·q + (alpha + q·(1 − alpha − beta)) − 1`, where `alpha + q·(−1)` is exactly `1 − q`.
+    let virtual_index = (n as f64 * q + (1.0 - q)) - 1.0;
     let lo = virtual_index.floor().clamp(0.0, (n - 1) as f64);
     let hi = (lo + 1.0).min((n - 1) as f64);
     let gamma = virtual_index - lo;

@@ -1,19 +1,25 @@
 //! Path lengths, the `c(n)` correction and the fast, chunked scorer.
 //!
-//! Speed comes from three choices:
-//! - Classic trees are compiled into a complete binary tree in heap order ("padded": a leaf
-//!   above the deepest level continues with always-left nodes down to it). A walk is then a
-//!   fixed number of steps `i = 2i + 1 + (x[f] > t)` with no data-dependent branch, and the
-//!   leaf holds `depth + c(n)` precomputed, so scoring is a walk plus one add.
+//! Speed comes from these choices:
+//! - Classic trees are compiled into a complete binary tree in 1-based heap order
+//!   ("padded": below a shallow leaf, always-left nodes lead to its copy on the last level).
+//!   A walk is then a fixed number of steps `h = 2h + (t[h] < x[f[h]])` with no
+//!   data-dependent branch, and the leaf holds `depth + c(n)` precomputed: a walk plus one add.
+//! - Trees of depth ≤ 8 (ψ ≤ 256, the common case) use fixed 256-slot arrays and a fully
+//!   unrolled 8-step walk, so the compiler proves every index in bounds (no checks, no
+//!   `unsafe`) and hoists the root, which every row visits.
+//! - Values and thresholds are compared as order-preserving integer keys (`order_key`),
+//!   which compiles to one integer compare-with-memory per step.
 //! - Rows are processed in chunks (parallel over chunks with rayon), and inside a chunk in
-//!   small blocks, tree-outer / row-inner: one tree (a few KiB) stays in L1 while a block of
-//!   rows walks it, several rows interleaved so their independent walks overlap in the CPU.
+//!   blocks, tree-outer / row-inner: one tree (a few KiB) stays in L1 while the block walks
+//!   it, `LANES` rows interleaved so their independent dependency chains overlap in the CPU.
 //!   Memory is bounded by the chunk, never by rows × trees.
 //! - Each row's sum runs over the trees in their fixed order, independent of the chunk it
 //!   falls in, so scores are bitwise identical whatever the thread count or chunk size.
 
 use rayon::prelude::*;
 
+use crate::forest::extended::HyperplaneHeap;
 use crate::forest::tree::Tree;
 
 /// Euler–Mascheroni constant γ (numpy's `np.euler_gamma`).
@@ -22,11 +28,12 @@ pub const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
 /// Rows per rayon task. Bounded memory: the output chunk doubles as the accumulator.
 pub(crate) const CHUNK_ROWS: usize = 4096;
 
-/// Rows that walk one tree before the next tree is taken (keeps rows + tree in L1).
-const BLOCK_ROWS: usize = 256;
+/// Rows that walk one tree before the next tree is taken (keeps rows + tree in L1); a
+/// multiple of [`LANES`].
+const BLOCK_ROWS: usize = 252;
 
-/// Rows walked together, interleaved, through one tree.
-const LANES: usize = 8;
+/// Rows walked together, interleaved, through one tree (as many as fit in registers).
+pub(crate) const LANES: usize = 12;
 
 /// Deepest classic tree compiled to the padded heap layout (2^12 leaves = 80 KiB); deeper
 /// trees (ψ > 4096) are walked in their canonical form.
@@ -63,18 +70,32 @@ pub fn score_from_path_sum(path_sum: f64, n_trees: usize, psi: usize) -> f64 {
     -(2f64.powf(-path_sum / (n_trees as f64 * average_path_length(psi))))
 }
 
+/// Order-preserving map from `f64` to `u64`: for non-NaN `a`, `b`,
+/// `a < b ⇔ order_key(a) < order_key(b)`. Negative zero is first turned into positive zero
+/// (`v + 0.0`) so that `-0.0` and `0.0` stay equal. NaN keys are meaningless; rows holding a
+/// NaN get a NaN score whatever their walk does.
+#[inline]
+pub(crate) fn order_key(v: f64) -> u64 {
+    let bits = (v + 0.0).to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    }
+}
+
 /// A classic tree as a complete binary tree in 1-based heap order: slot 1 is the root, the
 /// children of slot `h` are `2h` (left) and `2h + 1` (right), slot 0 is unused. A walk is
-/// `h = 2h + (t[h] < x[f[h]])` repeated `depth` times, then `leaves[h − 2^depth]`.
-/// Array lengths are powers of two so that masking the index proves it in bounds (no bounds
-/// check in the loop) without `unsafe`.
+/// `h = 2h + (key(t[h]) < key(x[f[h]]))` repeated `depth` times, then `leaves[h − 2^depth]`.
 #[derive(Clone, Debug)]
 pub(crate) struct HeapTree {
+    /// Steps of a walk: 8 for every tree of depth ≤ 8 (the fixed layout), else the depth.
     depth: u32,
     /// Split feature per slot (`u8`: this layout is only used for ≤ [`MAX_STRIDE`] features).
     features: Vec<u8>,
-    /// Split threshold per slot; padding slots hold +∞, which sends every row left.
-    thresholds: Vec<f64>,
+    /// [`order_key`] of the split threshold per slot; padding slots hold the key of +∞,
+    /// which sends every finite value left.
+    keys: Vec<u64>,
     /// `2^depth` leaf values (`depth + c(n)` of the leaf that owns the slot).
     leaves: Vec<f64>,
 }
@@ -82,27 +103,37 @@ pub(crate) struct HeapTree {
 /// Widest row (features, rounded up to a power of two) scored with the heap layout.
 const MAX_STRIDE: usize = 64;
 
+/// Slots of the fixed layout, and its walk length.
+const SMALL: usize = 256;
+const SMALL_DEPTH: u32 = 8;
+
 /// A tree in the form the scorer walks.
 #[derive(Clone, Debug)]
 pub(crate) enum CompiledTree {
     /// Classic tree of depth ≤ 12 over ≤ 64 features.
     Heap(HeapTree),
-    /// Extended, very deep or very wide tree: walk the canonical arrays.
+    /// Extended tree of depth ≤ 12 over ≤ 64 features.
+    Hyperplane(HyperplaneHeap),
+    /// Very deep or very wide tree: walk the canonical arrays.
     Canonical,
 }
 
 impl CompiledTree {
     pub(crate) fn compile(tree: &Tree, n_features: usize) -> Self {
-        let depth = tree.max_depth();
-        if tree.terms != 1 || depth > MAX_HEAP_DEPTH || n_features > MAX_STRIDE {
+        let max_depth = tree.max_depth();
+        if max_depth > MAX_HEAP_DEPTH || n_features > MAX_STRIDE {
             return CompiledTree::Canonical;
         }
+        if tree.terms != 1 {
+            return HyperplaneHeap::compile(tree, n_features, MAX_HEAP_DEPTH)
+                .map_or(CompiledTree::Canonical, CompiledTree::Hyperplane);
+        }
+        // Shallow trees are padded to the fixed 8-level layout.
+        let depth = max_depth.max(SMALL_DEPTH);
         let width = 1usize << depth;
-        // At least SMALL slots, so every tree of depth ≤ 8 gets the fixed-size fast path.
-        let len = width.max(SMALL);
-        let mut features = vec![0u8; len];
-        let mut thresholds = vec![f64::INFINITY; len];
-        let mut leaves = vec![0.0; len];
+        let mut features = vec![0u8; width];
+        let mut keys = vec![order_key(f64::INFINITY); width];
+        let mut leaves = vec![0.0; width];
         // (canonical node, heap slot)
         let mut stack = vec![(0usize, 1usize)];
         while let Some((i, h)) = stack.pop() {
@@ -116,7 +147,7 @@ impl CompiledTree {
                 leaves[slot - width] = tree.path_value[i];
             } else {
                 features[h] = tree.features[i] as u8;
-                thresholds[h] = tree.thresholds[i];
+                keys[h] = order_key(tree.thresholds[i]);
                 let left = tree.child[i] as usize;
                 stack.push((left, 2 * h));
                 stack.push((left + 1, 2 * h + 1));
@@ -125,101 +156,95 @@ impl CompiledTree {
         CompiledTree::Heap(HeapTree {
             depth,
             features,
-            thresholds,
+            keys,
             leaves,
         })
     }
 }
 
 impl HeapTree {
-    /// Adds this tree's path length of every row to `acc`. Rows are padded to `S` values
-    /// (a power of two), so `feature & (S − 1)` is provably in bounds.
+    /// Adds this tree's path length of every row of `rows` (row keys padded to `S` values, a
+    /// power of two, so `feature & (S − 1)` is provably in bounds) to `acc`.
+    /// `rows.len()` is `acc.len()` rounded up to a multiple of [`LANES`].
     #[inline]
-    fn accumulate<const S: usize>(&self, rows: &[[f64; S]], acc: &mut [f64]) {
+    fn accumulate<const S: usize>(&self, rows: &[[u64; S]], acc: &mut [f64]) {
         let small = (
             <&[u8; SMALL]>::try_from(&self.features[..]),
-            <&[f64; SMALL]>::try_from(&self.thresholds[..]),
+            <&[u64; SMALL]>::try_from(&self.keys[..]),
             <&[f64; SMALL]>::try_from(&self.leaves[..]),
         );
         match small {
-            (Ok(f), Ok(t), Ok(l)) if self.depth <= SMALL_DEPTH => {
-                walk_small::<S>(self.depth, f, t, l, rows, acc)
-            }
+            (Ok(f), Ok(k), Ok(l)) if self.depth == SMALL_DEPTH => walk8::<S>(f, k, l, rows, acc),
             _ => self.walk_masked::<S>(rows, acc),
         }
     }
 
-    /// Any depth ≤ [`MAX_HEAP_DEPTH`]: indices are masked by the power-of-two length.
-    fn walk_masked<const S: usize>(&self, rows: &[[f64; S]], acc: &mut [f64]) {
+    /// Depths 9 to 12: indices are masked by the power-of-two length (one instruction that
+    /// proves them in bounds).
+    fn walk_masked<const S: usize>(&self, rows: &[[u64; S]], acc: &mut [f64]) {
         let n = self.features.len();
-        if n == 0 || self.thresholds.len() != n || self.leaves.len() != n {
+        if n == 0 || self.keys.len() != n || self.leaves.len() != n {
             return; // cannot happen: built with equal power-of-two lengths
         }
         let mask = n - 1;
         let first_leaf = 1usize << self.depth;
-        let (features, thresholds, leaves) = (
-            &self.features[..n],
-            &self.thresholds[..n],
-            &self.leaves[..n],
-        );
+        let (features, keys, leaves) = (&self.features[..n], &self.keys[..n], &self.leaves[..n]);
         for (s, row) in acc.iter_mut().zip(rows) {
             let mut h = 1usize;
             for _ in 0..self.depth {
                 let i = h & mask;
-                let x = row[features[i] as usize & (S - 1)];
-                h = 2 * h + usize::from(!(x <= thresholds[i]));
+                h = 2 * h + usize::from(keys[i] < row[features[i] as usize & (S - 1)]);
             }
             *s += leaves[h.wrapping_sub(first_leaf) & mask];
         }
     }
 }
 
-/// Slots of the fixed-size layout used for trees of depth ≤ 8 (ψ ≤ 256, the common case):
-/// indexing a `[_; 256]` with a `u8` needs neither a bounds check nor a mask.
-const SMALL: usize = 256;
-const SMALL_DEPTH: u32 = 8;
-
-/// The hot loop: `LANES` rows walk one tree interleaved, so their independent dependency
-/// chains (load feature → load value → compare → next slot) overlap in the CPU.
-/// `!(x <= t)` goes right: `x > t` for every finite `x` (scikit-learn's `x <= t` goes left);
-/// a NaN goes right too, harmlessly, since rows holding one get a NaN score anyway.
-#[inline]
-fn walk_small<const S: usize>(
-    depth: u32,
+/// One level of the walk for a group of rows. Inlined eight times in [`walk8`]: after `k`
+/// steps `h < 2^(k+1)`, which the compiler tracks, so the 256-slot arrays need no checks.
+#[inline(always)]
+fn step<const S: usize>(
+    h: &mut [usize; LANES],
     features: &[u8; SMALL],
-    thresholds: &[f64; SMALL],
+    keys: &[u64; SMALL],
+    rows: &[[u64; S]; LANES],
+) {
+    for l in 0..LANES {
+        let i = h[l];
+        let x = rows[l][features[i] as usize & (S - 1)];
+        h[l] = i + i + usize::from(keys[i] < x);
+    }
+}
+
+/// The hot loop: trees of depth ≤ 8, [`LANES`] rows at a time.
+#[inline]
+fn walk8<const S: usize>(
+    features: &[u8; SMALL],
+    keys: &[u64; SMALL],
     leaves: &[f64; SMALL],
-    rows: &[[f64; S]],
+    rows: &[[u64; S]],
     acc: &mut [f64],
 ) {
-    let first_leaf = 1usize << depth;
-    let mut blocks = acc.chunks_exact_mut(LANES);
-    let mut row_blocks = rows.chunks_exact(LANES);
-    for (a, r) in (&mut blocks).zip(&mut row_blocks) {
+    for (g, group) in rows.chunks_exact(LANES).enumerate() {
+        let Ok(group) = <&[[u64; S]; LANES]>::try_from(group) else {
+            continue;
+        };
+        // An opaque base pointer keeps row addresses to `base + feature·8 + constant`.
+        let group = std::hint::black_box(group);
         let mut h = [1usize; LANES];
-        for _ in 0..depth {
-            for l in 0..LANES {
-                // h < 2^depth ≤ 256 before each step: the cast only informs the compiler.
-                let i = h[l] as u8 as usize;
-                let x = r[l][features[i] as usize & (S - 1)];
-                h[l] = 2 * h[l] + usize::from(!(x <= thresholds[i]));
-            }
+        step::<S>(&mut h, features, keys, group);
+        step::<S>(&mut h, features, keys, group);
+        step::<S>(&mut h, features, keys, group);
+        step::<S>(&mut h, features, keys, group);
+        step::<S>(&mut h, features, keys, group);
+        step::<S>(&mut h, features, keys, group);
+        step::<S>(&mut h, features, keys, group);
+        step::<S>(&mut h, features, keys, group);
+        let start = g * LANES;
+        let a = acc.iter_mut().skip(start).take(LANES);
+        for (s, &hl) in a.zip(&h) {
+            *s += leaves[hl - SMALL];
         }
-        for l in 0..LANES {
-            a[l] += leaves[h[l].wrapping_sub(first_leaf) as u8 as usize];
-        }
-    }
-    for (s, row) in blocks
-        .into_remainder()
-        .iter_mut()
-        .zip(row_blocks.remainder())
-    {
-        let mut h = 1usize;
-        for _ in 0..depth {
-            let i = h as u8 as usize;
-            h = 2 * h + usize::from(!(row[features[i] as usize & (S - 1)] <= thresholds[i]));
-        }
-        *s += leaves[h.wrapping_sub(first_leaf) as u8 as usize];
     }
 }
 
@@ -242,7 +267,7 @@ pub(crate) fn path_sums(
         64 => path_sums_padded::<64>(trees, compiled, d, rows, acc),
         _ => {
             acc.fill(0.0);
-            for (tree, _) in trees.iter().zip(compiled) {
+            for tree in trees {
                 for (s, row) in acc.iter_mut().zip(rows.chunks_exact(d)) {
                     *s += tree.path_value[tree.leaf(row)];
                 }
@@ -251,8 +276,8 @@ pub(crate) fn path_sums(
     }
 }
 
-/// [`path_sums`] for rows of at most `S` features: a block of rows is copied into rows of
-/// exactly `S` values, then walks every tree (tree-outer, row-inner).
+/// [`path_sums`] for rows of at most `S` features: each block of rows is converted once to
+/// keys padded to `S` values, then walks every tree (tree-outer, row-inner).
 fn path_sums_padded<const S: usize>(
     trees: &[Tree],
     compiled: &[CompiledTree],
@@ -260,16 +285,44 @@ fn path_sums_padded<const S: usize>(
     rows: &[f64],
     acc: &mut [f64],
 ) {
-    let mut padded = vec![[0.0f64; S]; BLOCK_ROWS.min(acc.len())];
+    let cap = BLOCK_ROWS.min(acc.len().next_multiple_of(LANES));
+    let needs = |f: fn(&CompiledTree) -> bool| compiled.iter().any(f);
+    // Classic heaps compare integer keys, extended ones compute with the values.
+    let mut keys = vec![
+        [0u64; S];
+        if needs(|c| matches!(c, CompiledTree::Heap(_))) {
+            cap
+        } else {
+            0
+        }
+    ];
+    let mut vals = vec![
+        [0.0f64; S];
+        if needs(|c| matches!(c, CompiledTree::Hyperplane(_))) {
+            cap
+        } else {
+            0
+        }
+    ];
     for (a, r) in acc.chunks_mut(BLOCK_ROWS).zip(rows.chunks(BLOCK_ROWS * d)) {
-        let block = &mut padded[..a.len()];
-        for (p, row) in block.iter_mut().zip(r.chunks_exact(d)) {
+        // Whole groups of LANES rows; the tail of the last group holds stale rows whose
+        // results are never added.
+        let whole = a.len().next_multiple_of(LANES);
+        let key_block = keys.get_mut(..whole).unwrap_or_default();
+        for (k, row) in key_block.iter_mut().zip(r.chunks_exact(d)) {
+            for (kv, &v) in k.iter_mut().zip(row) {
+                *kv = order_key(v);
+            }
+        }
+        let val_block = vals.get_mut(..whole).unwrap_or_default();
+        for (p, row) in val_block.iter_mut().zip(r.chunks_exact(d)) {
             p[..d].copy_from_slice(row);
         }
         a.fill(0.0);
         for (tree, c) in trees.iter().zip(compiled) {
             match c {
-                CompiledTree::Heap(h) => h.accumulate::<S>(block, a),
+                CompiledTree::Heap(h) => h.accumulate::<S>(key_block, a),
+                CompiledTree::Hyperplane(h) => h.accumulate::<S>(val_block, a),
                 CompiledTree::Canonical => {
                     for (s, row) in a.iter_mut().zip(r.chunks_exact(d)) {
                         *s += tree.path_value[tree.leaf(row)];
@@ -338,14 +391,18 @@ mod tests {
     #[test]
     fn heap_layout_matches_canonical_walk() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        for (d, psi) in [
-            (1, 256),
-            (6, 256),
-            (21, 256),
-            (3, 16),
-            (5, 1000),
-            (2, 2),
-            (70, 64),
+        for (d, psi, terms) in [
+            (1, 256, 1),
+            (6, 256, 1),
+            (21, 256, 1),
+            (3, 16, 1),
+            (5, 1000, 1),
+            (2, 2, 1),
+            (70, 64, 1),
+            (6, 256, 2),
+            (4, 100, 3),
+            (3, 1000, 2),
+            (70, 64, 2),
         ] {
             let n = 3000;
             // Discrete-ish values so that ties with thresholds and constant nodes occur.
@@ -354,7 +411,7 @@ mod tests {
                 psi,
                 features_per_tree: d,
                 bootstrap: false,
-                terms: 1,
+                terms,
                 depth_limit: depth_limit(psi),
             };
             let trees: Vec<Tree> = (0..20).map(|s| grow_tree(x.view(), &spec, s)).collect();
@@ -363,18 +420,51 @@ mod tests {
             let canonical: Vec<CompiledTree> =
                 trees.iter().map(|_| CompiledTree::Canonical).collect();
             if d <= MAX_STRIDE && psi <= 4096 {
-                assert!(heap.iter().all(|c| matches!(c, CompiledTree::Heap(_))));
+                assert!(heap.iter().all(|c| match c {
+                    CompiledTree::Heap(_) => terms == 1,
+                    CompiledTree::Hyperplane(_) => terms > 1,
+                    CompiledTree::Canonical => false,
+                }));
             }
             let rows = x.as_slice().unwrap();
             let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
             path_sums(&trees, &heap, d, rows, &mut a);
             path_sums(&trees, &canonical, d, rows, &mut b);
-            assert_eq!(a, b, "d = {d}, ψ = {psi}");
+            assert_eq!(a, b, "d = {d}, ψ = {psi}, terms = {terms}");
             let expected: Vec<f64> = rows
                 .chunks_exact(d)
                 .map(|r| trees.iter().fold(0.0, |s, t| s + t.path_value[t.leaf(r)]))
                 .collect();
             assert_eq!(a, expected);
+        }
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::order_key;
+
+    #[test]
+    fn order_key_preserves_float_order_and_zero_equality() {
+        let v = [
+            f64::NEG_INFINITY,
+            f64::MIN,
+            -1.5,
+            -f64::MIN_POSITIVE,
+            -5e-324,
+            -0.0,
+            0.0,
+            5e-324,
+            f64::MIN_POSITIVE,
+            1.0,
+            f64::MAX,
+            f64::INFINITY,
+        ];
+        for &a in &v {
+            for &b in &v {
+                assert_eq!(a < b, order_key(a) < order_key(b), "{a} < {b}");
+                assert_eq!(a == b, order_key(a) == order_key(b), "{a} == {b}");
+            }
         }
     }
 }

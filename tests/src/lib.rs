@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The path of a workspace binary built by this `cargo test` run (`cargo test --workspace`
-/// builds every binary of the workspace before running tests).
+/// The path of a workspace binary in this build's target dir (`.ci/run` builds them all
+/// before the tests; `cargo test` alone builds only those of crates with integration tests).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary knows its path");
     // target/<profile>/deps/<test> → target/<profile>/<name>
@@ -16,7 +16,7 @@ pub fn binary(name: &str) -> PathBuf {
     let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.exists(),
-        "{} is not built: run the tests with `cargo test --workspace` (as .ci/run does)",
+        "{} is not built: run `cargo build --workspace --bins` first (.ci/run does)",
         path.display()
     );
     path

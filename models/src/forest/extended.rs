@@ -12,6 +12,7 @@
 //!
 //! `rand_distr` is not a dependency: the normal draws use the Box–Muller transform.
 
+use super::score::padded_leaf_slot;
 use rand::Rng;
 use rand::seq::index;
 
@@ -118,11 +119,7 @@ impl HyperplaneHeap {
         let mut stack = vec![(0usize, 1usize)];
         while let Some((i, h)) = stack.pop() {
             if tree.is_leaf(i) {
-                let mut slot = h;
-                while slot < width {
-                    slot *= 2;
-                }
-                leaves[slot - width] = tree.path_value[i];
+                leaves[padded_leaf_slot(h, width) - width] = tree.path_value[i];
             } else {
                 for t in 0..terms {
                     features[h * terms + t] = tree.features[i * terms + t] as u8;

@@ -138,13 +138,7 @@ impl CompiledTree {
         let mut stack = vec![(0usize, 1usize)];
         while let Some((i, h)) = stack.pop() {
             if tree.is_leaf(i) {
-                // Padding below a shallow leaf always goes left: its slot is the leftmost
-                // descendant on the last level.
-                let mut slot = h;
-                while slot < width {
-                    slot *= 2;
-                }
-                leaves[slot - width] = tree.path_value[i];
+                leaves[padded_leaf_slot(h, width) - width] = tree.path_value[i];
             } else {
                 features[h] = tree.features[i] as u8;
                 keys[h] = order_key(tree.thresholds[i]);
@@ -467,4 +461,14 @@ mod key_tests {
             }
         }
     }
+}
+
+/// The heap slot, on the last level of a complete heap `width` wide, that a leaf at slot `h`
+/// is padded down to: padding below a shallow leaf always goes left, so it is the leftmost
+/// descendant of `h`.
+pub(crate) fn padded_leaf_slot(mut h: usize, width: usize) -> usize {
+    while h < width {
+        h *= 2;
+    }
+    h
 }

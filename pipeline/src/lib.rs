@@ -1,7 +1,30 @@
-//! `isolake-pipeline`: landed JSON files → bronze → silver → gold Delta tables, exactly once.
+//! `isolake-pipeline`: landed JSON files → bronze → silver (+ quarantine) Delta tables,
+//! exactly once, with expectations and an event log; gold joins the same micro-batch.
 //!
-//! Today this crate holds only the demo's first half (generate, land, load a bronze-like
-//! table); the Auto Loader, silver, gold and the rest are tracked as open issues and the
-//! binary says "not implemented yet" for them.
+//! ```text
+//! config      isolake.toml: parsed with positions, every problem reported with key and line
+//! source      the Auto Loader: listing, stability, progress from the Delta log, reading lines
+//! bronze      every landed line as read, with _source_file/_line, _rescued_data, _corrupt_record
+//! silver      typing, expectations (warn/drop/quarantine/fail), dedup
+//! event_log   one row per flow per batch
+//! lock        one running pipeline per id
+//! pipeline    the micro-batch and crash recovery
+//! runner      triggered and continuous modes
+//! ```
 
+pub mod bronze;
+pub mod config;
 pub mod demo;
+pub mod error;
+pub mod event_log;
+pub mod lock;
+pub mod pipeline;
+pub mod runner;
+pub mod silver;
+pub mod source;
+pub mod tables;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use pipeline::Pipeline;
+pub use runner::{Runner, Shutdown};

@@ -1,0 +1,243 @@
+//! The pipeline's declaration (`isolake.toml`): what to load, where to, how to type and check it.
+//!
+//! [`Config::load`] parses the file with every key's position kept, so that `validate` can
+//! report *all* mistakes at once, each with its key and line, instead of the first one only.
+//! Defaults make the canonical transaction record work from a three-key file.
+
+mod parse;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use isolake_data::record::{CANONICAL_FIELDS, EVENT_TIME, FieldType, KEY, NUMERIC_FEATURES};
+
+pub use parse::ConfigIssue;
+
+use crate::error::{Error, Result};
+
+/// A whole pipeline declaration, with defaults filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Pipeline id: the app id of every Delta app transaction this pipeline writes.
+    pub id: String,
+    /// Table root: `<lake>/bronze`, `<lake>/silver`, `<lake>/quarantine`, `<lake>/event_log`.
+    pub lake: String,
+    pub source: SourceConfig,
+    pub schema: SchemaConfig,
+    pub silver: SilverConfig,
+    pub expectations: Vec<Expectation>,
+    pub batch: BatchLimits,
+    /// Continuous mode: how often the landing directory is listed in full, as a safety net
+    /// for watcher events the OS dropped.
+    pub trigger_interval: Duration,
+}
+
+/// Where files land and how they are picked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceConfig {
+    pub landing: PathBuf,
+    /// Glob patterns on the file name (`*` and `?`); `.gz` variants are decompressed.
+    pub patterns: Vec<String>,
+    /// A file counts as complete when its size and mtime did not change for this long
+    /// (or when it was renamed into place while the watcher looked).
+    pub stability: Duration,
+    pub include_existing_files: bool,
+    pub allow_overwrites: bool,
+}
+
+/// What happens to fields a landed record has but the schema does not declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evolution {
+    /// The bronze table grows a column (in the same commit as the rows).
+    AddNewColumns,
+    /// Unknown fields go to `_rescued_data`.
+    Rescue,
+    /// The batch fails, naming the column and file; nothing is committed.
+    FailOnNewColumns,
+    /// Unknown fields are ignored.
+    None,
+}
+
+/// The record's declared shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchemaConfig {
+    /// Declared fields in order, with their types (hints: they win over inference).
+    pub fields: Vec<(String, FieldType)>,
+    pub event_time: String,
+    /// `None`: RFC 3339. `Some("epoch_ms")`: integer milliseconds. Otherwise a chrono format;
+    /// a time without zone is UTC.
+    pub event_time_format: Option<String>,
+    /// Dedup key; `None` turns dedup off.
+    pub key: Option<String>,
+    pub evolution: Evolution,
+}
+
+/// Silver: extra casts and dedup window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SilverConfig {
+    /// Columns cast to another type in silver (failures are expectation failures).
+    pub casts: Vec<(String, FieldType)>,
+    /// A key seen in silver within this event-time window is a duplicate.
+    pub dedup_window: Duration,
+    /// What happens to a row whose value could not be typed (`quarantine` by default).
+    pub on_type_error: Action,
+}
+
+/// What an expectation does to a row that fails it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    /// Kept, counted.
+    Warn,
+    /// Removed, counted.
+    Drop,
+    /// Removed to the quarantine table with the reasons.
+    Quarantine,
+    /// The batch is not committed and the run stops.
+    Fail,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Warn => "warn",
+            Action::Drop => "drop",
+            Action::Quarantine => "quarantine",
+            Action::Fail => "fail",
+        }
+    }
+}
+
+/// A named predicate rows must satisfy (SQL syntax, evaluated by polars). A row for which it
+/// is false or NULL fails it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expectation {
+    pub name: String,
+    pub expr: String,
+    pub action: Action,
+}
+
+/// How much one micro-batch may take: memory is bounded by these, not by the backlog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    pub max_files: usize,
+    pub max_bytes: u64,
+}
+
+impl Config {
+    /// Reads and checks a config file. Relative `lake` and `landing` paths are resolved
+    /// against the file's directory, so a pipeline behaves the same from any working dir.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_toml(&text, base).map_err(|issues| Error::Config {
+            path: path.to_path_buf(),
+            issues,
+        })
+    }
+
+    /// Parses config text; every problem found is returned, each with its key and line.
+    pub fn from_toml(text: &str, base: &Path) -> std::result::Result<Self, Vec<ConfigIssue>> {
+        parse::parse(text, base)
+    }
+
+    pub fn table_location(&self, table: &str) -> String {
+        format!("{}/{}", self.lake.trim_end_matches('/'), table)
+    }
+
+    /// The type of a declared field after silver's casts.
+    pub fn silver_type(&self, field: &str) -> Option<FieldType> {
+        self.silver
+            .casts
+            .iter()
+            .find(|(name, _)| name == field)
+            .map(|(_, ty)| *ty)
+            .or_else(|| {
+                self.schema
+                    .fields
+                    .iter()
+                    .find(|(name, _)| name == field)
+                    .map(|(_, ty)| *ty)
+            })
+    }
+}
+
+impl Default for SchemaConfig {
+    fn default() -> Self {
+        Self {
+            fields: CANONICAL_FIELDS
+                .iter()
+                .map(|(n, t)| ((*n).to_string(), *t))
+                .collect(),
+            event_time: EVENT_TIME.to_string(),
+            event_time_format: None,
+            key: Some(KEY.to_string()),
+            evolution: Evolution::AddNewColumns,
+        }
+    }
+}
+
+/// Expectations of the canonical record when the config declares none: every row the model
+/// scores must have an id, an event time and all numeric features, and amounts are not negative.
+pub fn canonical_expectations() -> Vec<Expectation> {
+    let features = NUMERIC_FEATURES
+        .iter()
+        .map(|f| format!("{f} IS NOT NULL"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    vec![
+        Expectation {
+            name: "has_transaction_id".into(),
+            expr: "transaction_id IS NOT NULL".into(),
+            action: Action::Quarantine,
+        },
+        Expectation {
+            name: "has_event_time".into(),
+            expr: "event_time IS NOT NULL".into(),
+            action: Action::Quarantine,
+        },
+        Expectation {
+            name: "has_features".into(),
+            expr: features,
+            action: Action::Quarantine,
+        },
+        Expectation {
+            name: "non_negative_amount".into(),
+            expr: "amount >= 0".into(),
+            action: Action::Quarantine,
+        },
+    ]
+}
+
+/// Parses `500ms`, `30s`, `15m`, `24h`, `7d` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        "d" => value * 86_400.0,
+        _ => return None,
+    };
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("24h"), Some(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1 week"), None);
+        assert_eq!(parse_duration("-1s"), None);
+    }
+}

@@ -1,0 +1,655 @@
+//! Walks the TOML document with positions kept and builds a [`Config`], collecting every
+//! problem (unknown key, wrong type, bad value) with its key path and line.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use isolake_data::record::FieldType;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::{
+    Action, BatchLimits, Config, Evolution, Expectation, SchemaConfig, SilverConfig, SourceConfig,
+    canonical_expectations, parse_duration,
+};
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// Dotted key path, e.g. `source.stability_ms` or `expectations[2].action`.
+    pub key: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: `{}`: {}", self.key, self.message),
+            None => write!(f, "`{}`: {}", self.key, self.message),
+        }
+    }
+}
+
+const DEFAULT_PATTERNS: [&str; 6] = [
+    "*.json",
+    "*.jsonl",
+    "*.ndjson",
+    "*.json.gz",
+    "*.jsonl.gz",
+    "*.ndjson.gz",
+];
+
+struct Walker<'t> {
+    text: &'t str,
+    issues: Vec<ConfigIssue>,
+}
+
+type Value<'i> = Spanned<DeValue<'i>>;
+
+impl<'t> Walker<'t> {
+    fn line(&self, span: Range<usize>) -> usize {
+        let end = span.start.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn issue(&mut self, key: &str, span: Option<Range<usize>>, message: impl Into<String>) {
+        let line = span.map(|s| self.line(s));
+        self.issues.push(ConfigIssue {
+            key: key.to_string(),
+            line,
+            message: message.into(),
+        });
+    }
+
+    /// Reports keys of `table` not in `known`.
+    fn unknown_keys(&mut self, prefix: &str, table: &DeTable<'_>, known: &[&str]) {
+        for (key, _) in table.iter() {
+            if !known.contains(&key.get_ref().as_ref()) {
+                let path = join(prefix, key.get_ref());
+                self.issue(
+                    &path,
+                    Some(key.span()),
+                    format!("unknown key (expected one of: {})", known.join(", ")),
+                );
+            }
+        }
+    }
+
+    fn string(&mut self, path: &str, value: &Value<'_>) -> Option<String> {
+        match value.get_ref().as_str() {
+            Some(s) => Some(s.to_string()),
+            None => {
+                let found = value.get_ref().type_str();
+                self.issue(
+                    path,
+                    Some(value.span()),
+                    format!("expected a string, found {found}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, path: &str, value: &Value<'_>) -> Option<bool> {
+        match value.get_ref().as_bool() {
+            Some(b) => Some(b),
+            None => {
+                let found = value.get_ref().type_str();
+                self.issue(
+                    path,
+                    Some(value.span()),
+                    format!("expected true or false, found {found}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn positive_integer(&mut self, path: &str, value: &Value<'_>) -> Option<u64> {
+        let parsed = value
+            .get_ref()
+            .as_integer()
+            .and_then(|i| u64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok());
+        match parsed {
+            Some(n) if n > 0 => Some(n),
+            _ => {
+                self.issue(path, Some(value.span()), "expected a positive integer");
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, path: &str, value: &Value<'_>) -> Option<Duration> {
+        let text = self.string(path, value)?;
+        let parsed = parse_duration(&text);
+        if parsed.is_none() {
+            self.issue(
+                path,
+                Some(value.span()),
+                format!("{text:?} is not a duration (examples: 500ms, 30s, 15m, 24h, 7d)"),
+            );
+        }
+        parsed
+    }
+
+    fn field_type(&mut self, path: &str, value: &Value<'_>) -> Option<FieldType> {
+        let text = self.string(path, value)?;
+        let ty = match text.as_str() {
+            "string" => FieldType::String,
+            "integer" | "int" | "long" | "bigint" => FieldType::Integer,
+            "double" | "float" => FieldType::Double,
+            "boolean" | "bool" => FieldType::Boolean,
+            "timestamp" => FieldType::Timestamp,
+            _ => {
+                self.issue(
+                    path,
+                    Some(value.span()),
+                    format!("{text:?} is not a type (string, integer, double, boolean, timestamp)"),
+                );
+                return None;
+            }
+        };
+        Some(ty)
+    }
+
+    fn action(&mut self, path: &str, value: &Value<'_>) -> Option<Action> {
+        let text = self.string(path, value)?;
+        let action = match text.as_str() {
+            "warn" => Action::Warn,
+            "drop" => Action::Drop,
+            "quarantine" => Action::Quarantine,
+            "fail" => Action::Fail,
+            _ => {
+                self.issue(
+                    path,
+                    Some(value.span()),
+                    format!("{text:?} is not an action (warn, drop, quarantine, fail)"),
+                );
+                return None;
+            }
+        };
+        Some(action)
+    }
+
+    fn table<'a, 'i>(&mut self, path: &str, value: &'a Value<'i>) -> Option<&'a DeTable<'i>> {
+        let table = value.get_ref().as_table();
+        if table.is_none() {
+            let found = value.get_ref().type_str();
+            self.issue(
+                path,
+                Some(value.span()),
+                format!("expected a table, found {found}"),
+            );
+        }
+        table
+    }
+
+    /// A `{ name = "type", ... }` table, in file order.
+    fn typed_fields(
+        &mut self,
+        path: &str,
+        value: &Value<'_>,
+    ) -> Vec<(String, FieldType, Range<usize>)> {
+        let Some(table) = self.table(path, value) else {
+            return Vec::new();
+        };
+        let mut entries: Vec<_> = table.iter().collect();
+        entries.sort_by_key(|(k, _)| k.span().start);
+        let mut out = Vec::new();
+        for (key, ty) in entries {
+            let sub = join(path, key.get_ref());
+            if let Some(t) = self.field_type(&sub, ty) {
+                out.push((key.get_ref().to_string(), t, key.span()));
+            }
+        }
+        out
+    }
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+fn get<'a, 'i>(table: &'a DeTable<'i>, key: &str) -> Option<&'a Value<'i>> {
+    table
+        .iter()
+        .find(|(k, _)| k.get_ref() == key)
+        .map(|(_, v)| v)
+}
+
+pub(super) fn parse(text: &str, base: &Path) -> Result<Config, Vec<ConfigIssue>> {
+    let (doc, errors) = DeTable::parse_recoverable(text);
+    let mut w = Walker {
+        text,
+        issues: Vec::new(),
+    };
+    for e in &errors {
+        w.issue("(syntax)", e.span(), e.message().to_string());
+    }
+    let root = doc.get_ref();
+    w.unknown_keys(
+        "",
+        root,
+        &[
+            "id",
+            "lake",
+            "trigger_interval",
+            "source",
+            "schema",
+            "silver",
+            "expectations",
+        ],
+    );
+
+    let id = match get(root, "id") {
+        Some(v) => w.string("id", v).filter(|id| {
+            let ok = !id.is_empty()
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+            if !ok {
+                w.issue("id", Some(v.span()), "use letters, digits, '-', '_' or '.' (it names app transactions and lock files)");
+            }
+            ok
+        }),
+        None => {
+            w.issue("id", None, "missing: every pipeline needs an id, e.g. id = \"fraud\"");
+            None
+        }
+    };
+    let lake = get(root, "lake")
+        .and_then(|v| w.string("lake", v))
+        .unwrap_or_else(|| "./lake".to_string());
+    let lake = resolve_location(&lake, base);
+    let trigger_interval = get(root, "trigger_interval")
+        .and_then(|v| w.duration("trigger_interval", v))
+        .unwrap_or(Duration::from_secs(1));
+
+    let source = parse_source(&mut w, get(root, "source"), base);
+    let schema = parse_schema(&mut w, get(root, "schema"));
+    let silver = parse_silver(&mut w, get(root, "silver"), &schema);
+    let expectations = parse_expectations(&mut w, get(root, "expectations"), &schema);
+    let (source, batch) = source;
+
+    match (id, w.issues.is_empty()) {
+        (Some(id), true) => Ok(Config {
+            id,
+            lake,
+            source,
+            schema,
+            silver,
+            expectations,
+            batch,
+            trigger_interval,
+        }),
+        _ => Err(w.issues),
+    }
+}
+
+/// Paths are made absolute against the config's directory; URLs are kept.
+fn resolve_location(location: &str, base: &Path) -> String {
+    if location.contains("://") {
+        return location.to_string();
+    }
+    let path = Path::new(location);
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    };
+    joined.to_string_lossy().into_owned()
+}
+
+fn parse_source(
+    w: &mut Walker<'_>,
+    value: Option<&Value<'_>>,
+    base: &Path,
+) -> (SourceConfig, BatchLimits) {
+    let mut source = SourceConfig {
+        landing: base.join("landing"),
+        patterns: DEFAULT_PATTERNS.iter().map(|s| s.to_string()).collect(),
+        stability: Duration::from_millis(1000),
+        include_existing_files: true,
+        allow_overwrites: false,
+    };
+    let mut limits = BatchLimits {
+        max_files: 1000,
+        max_bytes: 256 * 1024 * 1024,
+    };
+    let Some(value) = value else {
+        w.issue(
+            "source.landing",
+            None,
+            "missing: add [source] landing = \"./landing\"",
+        );
+        return (source, limits);
+    };
+    let Some(table) = w.table("source", value) else {
+        return (source, limits);
+    };
+    w.unknown_keys(
+        "source",
+        table,
+        &[
+            "landing",
+            "patterns",
+            "stability_ms",
+            "include_existing_files",
+            "allow_overwrites",
+            "max_files_per_batch",
+            "max_bytes_per_batch",
+        ],
+    );
+    match get(table, "landing").map(|v| w.string("source.landing", v)) {
+        Some(Some(landing)) => {
+            source.landing = Path::new(&resolve_location(&landing, base)).to_path_buf()
+        }
+        Some(None) => {}
+        None => w.issue(
+            "source.landing",
+            Some(value.span()),
+            "missing: the landing directory to load files from",
+        ),
+    }
+    if let Some(v) = get(table, "patterns") {
+        match v.get_ref().as_array() {
+            Some(items) if !items.is_empty() => {
+                let patterns: Vec<String> = items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, item)| w.string(&format!("source.patterns[{i}]"), item))
+                    .collect();
+                source.patterns = patterns;
+            }
+            _ => w.issue(
+                "source.patterns",
+                Some(v.span()),
+                "expected a non-empty array of glob patterns, e.g. [\"*.json\"]",
+            ),
+        }
+    }
+    if let Some(ms) =
+        get(table, "stability_ms").and_then(|v| w.positive_integer("source.stability_ms", v))
+    {
+        source.stability = Duration::from_millis(ms);
+    }
+    if let Some(b) = get(table, "include_existing_files")
+        .and_then(|v| w.boolean("source.include_existing_files", v))
+    {
+        source.include_existing_files = b;
+    }
+    if let Some(b) =
+        get(table, "allow_overwrites").and_then(|v| w.boolean("source.allow_overwrites", v))
+    {
+        source.allow_overwrites = b;
+    }
+    if let Some(n) = get(table, "max_files_per_batch")
+        .and_then(|v| w.positive_integer("source.max_files_per_batch", v))
+    {
+        limits.max_files = n as usize;
+    }
+    if let Some(n) = get(table, "max_bytes_per_batch")
+        .and_then(|v| w.positive_integer("source.max_bytes_per_batch", v))
+    {
+        limits.max_bytes = n;
+    }
+    (source, limits)
+}
+
+fn parse_schema(w: &mut Walker<'_>, value: Option<&Value<'_>>) -> SchemaConfig {
+    let mut schema = SchemaConfig::default();
+    let Some(table) = value.and_then(|v| w.table("schema", v)) else {
+        return schema;
+    };
+    w.unknown_keys(
+        "schema",
+        table,
+        &[
+            "fields",
+            "event_time",
+            "event_time_format",
+            "key",
+            "evolution",
+        ],
+    );
+    let declared = get(table, "fields").map(|v| w.typed_fields("schema.fields", v));
+    if let Some(fields) = &declared {
+        schema.fields = fields.iter().map(|(n, t, _)| (n.clone(), *t)).collect();
+    }
+    let event_time = get(table, "event_time");
+    if let Some(name) = event_time.and_then(|v| w.string("schema.event_time", v)) {
+        schema.event_time = name;
+    }
+    if !schema.fields.iter().any(|(n, _)| *n == schema.event_time) {
+        let span = event_time.map(|v| v.span());
+        w.issue(
+            "schema.event_time",
+            span,
+            format!("{:?} is not one of schema.fields", schema.event_time),
+        );
+    }
+    if let Some(format) =
+        get(table, "event_time_format").and_then(|v| w.string("schema.event_time_format", v))
+    {
+        schema.event_time_format = Some(format);
+    }
+    match get(table, "key") {
+        Some(v) => {
+            schema.key = w.string("schema.key", v);
+            if let Some(key) = &schema.key
+                && !schema.fields.iter().any(|(n, _)| n == key)
+            {
+                w.issue(
+                    "schema.key",
+                    Some(v.span()),
+                    format!("{key:?} is not one of schema.fields"),
+                );
+            }
+        }
+        // Declared fields without a key: no dedup (the canonical key may not exist).
+        None if declared.is_some() => schema.key = None,
+        None => {}
+    }
+    if let Some(v) = get(table, "evolution")
+        && let Some(text) = w.string("schema.evolution", v)
+    {
+        schema.evolution = match text.as_str() {
+            "add_new_columns" | "addNewColumns" => Evolution::AddNewColumns,
+            "rescue" => Evolution::Rescue,
+            "fail_on_new_columns" | "failOnNewColumns" => Evolution::FailOnNewColumns,
+            "none" => Evolution::None,
+            _ => {
+                w.issue(
+                    "schema.evolution",
+                    Some(v.span()),
+                    format!("{text:?} is not a mode (add_new_columns, rescue, fail_on_new_columns, none)"),
+                );
+                schema.evolution
+            }
+        };
+    }
+    schema
+}
+
+fn parse_silver(
+    w: &mut Walker<'_>,
+    value: Option<&Value<'_>>,
+    schema: &SchemaConfig,
+) -> SilverConfig {
+    let mut silver = SilverConfig {
+        casts: Vec::new(),
+        dedup_window: Duration::from_secs(24 * 3600),
+        on_type_error: Action::Quarantine,
+    };
+    let Some(table) = value.and_then(|v| w.table("silver", v)) else {
+        return silver;
+    };
+    w.unknown_keys("silver", table, &["casts", "dedup_window", "on_type_error"]);
+    if let Some(v) = get(table, "casts") {
+        for (name, ty, span) in w.typed_fields("silver.casts", v) {
+            if !schema.fields.iter().any(|(n, _)| *n == name) {
+                w.issue(
+                    &format!("silver.casts.{name}"),
+                    Some(span),
+                    "not one of schema.fields",
+                );
+            } else {
+                silver.casts.push((name, ty));
+            }
+        }
+    }
+    if let Some(d) = get(table, "dedup_window").and_then(|v| w.duration("silver.dedup_window", v)) {
+        silver.dedup_window = d;
+    }
+    if let Some(a) = get(table, "on_type_error").and_then(|v| w.action("silver.on_type_error", v)) {
+        silver.on_type_error = a;
+    }
+    silver
+}
+
+fn parse_expectations(
+    w: &mut Walker<'_>,
+    value: Option<&Value<'_>>,
+    schema: &SchemaConfig,
+) -> Vec<Expectation> {
+    let Some(value) = value else {
+        return if *schema == SchemaConfig::default() {
+            canonical_expectations()
+        } else {
+            Vec::new()
+        };
+    };
+    let Some(items) = value.get_ref().as_array() else {
+        w.issue(
+            "expectations",
+            Some(value.span()),
+            "expected [[expectations]] tables with name, expr and action",
+        );
+        return Vec::new();
+    };
+    let mut out: Vec<Expectation> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("expectations[{i}]");
+        let Some(table) = w.table(&path, item) else {
+            continue;
+        };
+        w.unknown_keys(&path, table, &["name", "expr", "action"]);
+        let name = get(table, "name").and_then(|v| w.string(&format!("{path}.name"), v));
+        let expr = get(table, "expr").and_then(|v| w.string(&format!("{path}.expr"), v));
+        let action = match get(table, "action") {
+            Some(v) => w.action(&format!("{path}.action"), v),
+            None => Some(Action::Warn),
+        };
+        if name.is_none() {
+            w.issue(
+                &format!("{path}.name"),
+                Some(item.span()),
+                "missing: every expectation needs a name",
+            );
+        }
+        match (&expr, get(table, "expr")) {
+            (Some(text), Some(v)) => {
+                if let Err(e) = crate::silver::expectations::compile(text) {
+                    w.issue(&format!("{path}.expr"), Some(v.span()), e.to_string());
+                }
+            }
+            (None, None) => w.issue(
+                &format!("{path}.expr"),
+                Some(item.span()),
+                "missing: a SQL predicate such as \"amount >= 0\"",
+            ),
+            _ => {}
+        }
+        if let (Some(name), Some(expr), Some(action)) = (name, expr, action) {
+            if out.iter().any(|e| e.name == name) {
+                w.issue(
+                    &format!("{path}.name"),
+                    Some(item.span()),
+                    format!("{name:?} is used twice"),
+                );
+            }
+            out.push(Expectation { name, expr, action });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_file_gets_canonical_defaults() {
+        let config = parse(
+            "id = \"fraud\"\nlake = \"./lake\"\n[source]\nlanding = \"./landing\"\n",
+            Path::new("/p"),
+        )
+        .expect("valid");
+        assert_eq!(config.id, "fraud");
+        assert_eq!(config.lake, "/p/./lake");
+        assert_eq!(config.schema, SchemaConfig::default());
+        assert_eq!(config.expectations, canonical_expectations());
+        assert_eq!(config.source.patterns.len(), 6);
+    }
+
+    #[test]
+    fn every_issue_is_reported_with_key_and_line() {
+        let text = "id = \"fraud\"\nlake = 3\n[source]\nlanding = \"./l\"\nstability_ms = -5\ncolour = 1\n\
+                    [[expectations]]\nname = \"x\"\nexpr = \"amount >=\"\naction = \"explode\"\n";
+        let issues = parse(text, Path::new("/p")).expect_err("invalid");
+        let keys: Vec<(&str, Option<usize>)> =
+            issues.iter().map(|i| (i.key.as_str(), i.line)).collect();
+        assert!(keys.contains(&("lake", Some(2))), "{issues:?}");
+        assert!(
+            keys.contains(&("source.stability_ms", Some(5))),
+            "{issues:?}"
+        );
+        assert!(keys.contains(&("source.colour", Some(6))), "{issues:?}");
+        assert!(
+            keys.contains(&("expectations[0].expr", Some(9))),
+            "{issues:?}"
+        );
+        assert!(
+            keys.contains(&("expectations[0].action", Some(10))),
+            "{issues:?}"
+        );
+    }
+
+    #[test]
+    fn custom_schema() {
+        let text = r#"
+id = "sales"
+[source]
+landing = "in"
+[schema]
+fields = { invoice_id = "string", user_id = "string", quantity = "string", purchase_time = "timestamp" }
+event_time = "purchase_time"
+event_time_format = "%Y-%m-%d %H:%M:%S%.3f"
+key = "invoice_id"
+[silver]
+casts = { quantity = "integer" }
+dedup_window = "1h"
+"#;
+        let config = parse(text, Path::new("/p")).expect("valid");
+        assert_eq!(config.schema.fields[0].0, "invoice_id");
+        assert_eq!(
+            config.schema.fields[3],
+            ("purchase_time".to_string(), FieldType::Timestamp)
+        );
+        assert_eq!(config.schema.key.as_deref(), Some("invoice_id"));
+        assert_eq!(config.silver_type("quantity"), Some(FieldType::Integer));
+        assert!(config.expectations.is_empty());
+    }
+}

@@ -1,0 +1,306 @@
+//! Run modes: triggered (process what is there, exit) and continuous (watch, low latency).
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use notify::event::{ModifyKind, RenameMode};
+use notify::{EventKind, RecursiveMode, Watcher};
+
+use crate::error::{Error, Result};
+use crate::event_log::FlowEvent;
+use crate::pipeline::{BatchSummary, Pipeline};
+use crate::source::listing::{self, Candidate};
+use crate::source::stability::StabilityTracker;
+
+/// Set by SIGINT/SIGTERM: finish the current batch, commit, exit 0.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown(Arc<AtomicBool>);
+
+impl Shutdown {
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+    /// Requests shutdown on SIGINT or SIGTERM.
+    pub fn on_signals(&self) -> Result<()> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).map_err(|e| Error::Watch(e.to_string()))?;
+        let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::Watch(e.to_string()))?;
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+            tracing::info!("shutdown requested: finishing the current batch");
+            me.request();
+        });
+        Ok(())
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    pub batches: Vec<BatchSummary>,
+}
+
+impl RunSummary {
+    pub fn files(&self) -> usize {
+        self.batches.iter().map(|b| b.files).sum()
+    }
+    pub fn bronze_rows(&self) -> usize {
+        self.batches.iter().map(|b| b.bronze_rows).sum()
+    }
+    pub fn silver_rows(&self) -> usize {
+        self.batches.iter().map(|b| b.silver_rows).sum()
+    }
+    pub fn quarantined(&self) -> usize {
+        self.batches.iter().map(|b| b.quarantined).sum()
+    }
+}
+
+/// The Auto Loader's loop state around a pipeline.
+pub struct Runner {
+    pub pipeline: Pipeline,
+    tracker: StabilityTracker,
+    /// Paths already reported (refused symlinks, changed files), so each is said once.
+    reported: HashSet<String>,
+    pub shutdown: Shutdown,
+    pub summary: RunSummary,
+}
+
+/// The outcome of one look at the landing directory.
+struct Poll {
+    processed: usize,
+    waiting: usize,
+}
+
+impl Runner {
+    pub fn new(pipeline: Pipeline, shutdown: Shutdown) -> Self {
+        Self {
+            pipeline,
+            tracker: StabilityTracker::default(),
+            reported: HashSet::new(),
+            shutdown,
+            summary: RunSummary::default(),
+        }
+    }
+
+    /// Triggered mode: processes everything that is there (waiting for files still being
+    /// written to become complete), then returns.
+    pub async fn run_once(&mut self) -> Result<RunSummary> {
+        self.skip_existing_if_asked().await?;
+        let stability = self.pipeline.config.source.stability;
+        loop {
+            let poll = self.poll().await?;
+            if self.shutdown.requested() || (poll.processed == 0 && poll.waiting == 0) {
+                break;
+            }
+            if poll.processed == 0 {
+                let wait = self.tracker.next_check(stability).unwrap_or(stability);
+                tokio::time::sleep(wait.max(Duration::from_millis(20))).await;
+            }
+        }
+        Ok(std::mem::take(&mut self.summary))
+    }
+
+    /// Continuous mode: a watcher for low latency plus a full listing every trigger
+    /// interval as a safety net (watchers can miss events), until shutdown.
+    pub async fn run_continuous(&mut self) -> Result<RunSummary> {
+        self.skip_existing_if_asked().await?;
+        let landing = self
+            .pipeline
+            .config
+            .source
+            .landing
+            .canonicalize()
+            .map_err(|e| Error::io(&self.pipeline.config.source.landing, e))?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(bool, PathBuf)>();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if let Ok(event) = event {
+                    let renamed = matches!(
+                        event.kind,
+                        EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both))
+                    );
+                    if let Some(path) = event.paths.last() {
+                        let _ = tx.send((renamed, path.clone()));
+                    }
+                }
+            })
+            .map_err(|e| Error::Watch(e.to_string()))?;
+        watcher
+            .watch(&landing, RecursiveMode::Recursive)
+            .map_err(|e| Error::Watch(format!("{}: {e}", landing.display())))?;
+        let interval = self.pipeline.config.trigger_interval;
+        let stability = self.pipeline.config.source.stability;
+        let mut last_full = Instant::now();
+        self.poll().await?;
+        while !self.shutdown.requested() {
+            let wait = self
+                .tracker
+                .next_check(stability)
+                .unwrap_or(interval)
+                .min(interval.saturating_sub(last_full.elapsed()))
+                .max(Duration::from_millis(5));
+            let mut changed = false;
+            tokio::select! {
+                event = rx.recv() => {
+                    let Some((renamed, path)) = event else { break };
+                    changed = true;
+                    self.note_event(&landing, renamed, &path);
+                    // Take whatever else arrived at once, then look.
+                    while let Ok((renamed, path)) = rx.try_recv() {
+                        self.note_event(&landing, renamed, &path);
+                    }
+                }
+                _ = tokio::time::sleep(wait) => {}
+                _ = wait_for(&self.shutdown) => break,
+            }
+            if changed || last_full.elapsed() >= interval || self.tracker.waiting() > 0 {
+                if last_full.elapsed() >= interval {
+                    last_full = Instant::now();
+                }
+                self.poll().await?;
+            }
+        }
+        Ok(std::mem::take(&mut self.summary))
+    }
+
+    fn note_event(&mut self, landing: &std::path::Path, renamed: bool, path: &std::path::Path) {
+        if renamed && let Ok(relative) = path.strip_prefix(landing) {
+            let name = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            self.tracker.renamed_in(name);
+        }
+    }
+
+    /// `include_existing_files = false`: on the very first start, the files already there
+    /// are recorded as seen (in a bronze commit of no rows) and never read.
+    async fn skip_existing_if_asked(&mut self) -> Result<()> {
+        let config = &self.pipeline.config;
+        if config.source.include_existing_files || self.pipeline.next_batch() != 1 {
+            return Ok(());
+        }
+        let listing = listing::list(&config.source.landing, &config.source.patterns)?;
+        let files: Vec<Candidate> = listing.candidates;
+        tracing::info!(
+            files = files.len(),
+            "include_existing_files = false: skipping existing files"
+        );
+        self.pipeline
+            .skip_files(files.into_iter().map(|c| c.file).collect())
+            .await
+    }
+
+    /// Lists the landing directory and processes every complete new file, in batches.
+    async fn poll(&mut self) -> Result<Poll> {
+        let config = self.pipeline.config.clone();
+        let listing = listing::list(&config.source.landing, &config.source.patterns)?;
+        let mut events = Vec::new();
+        for (path, reason) in listing.refused {
+            if self.reported.insert(format!("refused:{path}")) {
+                tracing::warn!(path, reason, "file refused");
+                events.push(FlowEvent {
+                    flow: "source".into(),
+                    files: 1,
+                    status: "refused".into(),
+                    error: Some(format!("{path}: {reason}")),
+                    ..Default::default()
+                });
+            }
+        }
+        let mut ready = Vec::new();
+        let mut waiting = 0;
+        for candidate in listing.candidates {
+            if let Some(seen) = self.pipeline.seen.get(&candidate.file.path) {
+                if *seen == candidate.file {
+                    continue;
+                }
+                if !config.source.allow_overwrites {
+                    let key = format!(
+                        "changed:{}:{}:{}",
+                        candidate.file.path, candidate.file.size, candidate.file.mtime_ms
+                    );
+                    if self.reported.insert(key) {
+                        tracing::warn!(
+                            path = candidate.file.path,
+                            "file changed after ingestion: ignored"
+                        );
+                        events.push(FlowEvent {
+                            flow: "source".into(),
+                            files: 1,
+                            bytes: candidate.file.size,
+                            status: "changed_after_ingestion".into(),
+                            error: Some(format!(
+                                "{} changed after it was ingested; ignored (set allow_overwrites = true to re-ingest)",
+                                candidate.file.path
+                            )),
+                            ..Default::default()
+                        });
+                    }
+                    continue;
+                }
+            }
+            if self
+                .tracker
+                .is_stable(&candidate.file, config.source.stability)
+            {
+                ready.push(candidate);
+            } else {
+                waiting += 1;
+            }
+        }
+        self.pipeline.commit_events(None, events).await?;
+
+        let mut processed = 0;
+        let mut rest = ready.as_slice();
+        while !rest.is_empty() && !self.shutdown.requested() {
+            let take = batch_size(rest, config.batch.max_files, config.batch.max_bytes);
+            let (batch, tail) = rest.split_at(take);
+            let backlog = (
+                tail.len() as u64,
+                tail.iter().map(|c| c.file.size).sum::<u64>(),
+            );
+            let summary = self.pipeline.process(batch.to_vec(), backlog).await?;
+            tracing::info!(
+                batch = summary.batch,
+                files = summary.files,
+                bronze = summary.bronze_rows,
+                silver = summary.silver_rows,
+                quarantined = summary.quarantined,
+                "batch committed"
+            );
+            processed += summary.files;
+            self.summary.batches.push(summary);
+            rest = tail;
+        }
+        Ok(Poll { processed, waiting })
+    }
+}
+
+/// How many of `files` (in order) the next batch takes: at least one, then up to the limits.
+fn batch_size(files: &[Candidate], max_files: usize, max_bytes: u64) -> usize {
+    let mut bytes = 0;
+    let mut n = 0;
+    for c in files.iter().take(max_files) {
+        if n > 0 && bytes + c.file.size > max_bytes {
+            break;
+        }
+        bytes += c.file.size;
+        n += 1;
+    }
+    n.max(1)
+}
+
+async fn wait_for(shutdown: &Shutdown) {
+    while !shutdown.requested() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

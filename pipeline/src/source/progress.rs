@@ -1,0 +1,80 @@
+//! Source progress: which files each committed batch read.
+//!
+//! The file list of a batch is stored in the commitInfo of the bronze commit that holds the
+//! batch's rows, next to the `txn` (pipeline id, batch number). Both land in one atomic Delta
+//! commit, so the table and the progress can never disagree. At start-up the seen-file set is
+//! rebuilt from the log (bronze is created with `delta.enableExpiredLogCleanup = false` so
+//! those commits stay readable).
+
+use std::collections::HashMap;
+
+use isolake_data::lake::LakeTable;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::SourceFile;
+use crate::error::Result;
+
+/// The commitInfo key isolake's progress lives under.
+pub const PROGRESS_KEY: &str = "isolake";
+
+/// What one batch's commit records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchProgress {
+    pub pipeline: String,
+    pub batch: u64,
+    pub flow: String,
+    #[serde(default)]
+    pub files: Vec<SourceFile>,
+}
+
+impl BatchProgress {
+    pub fn to_metadata(&self) -> Result<Map<String, Value>> {
+        let mut map = Map::new();
+        map.insert(PROGRESS_KEY.to_string(), serde_json::to_value(self)?);
+        Ok(map)
+    }
+
+    fn from_commit_info(info: &Map<String, Value>) -> Option<Self> {
+        serde_json::from_value(info.get(PROGRESS_KEY)?.clone()).ok()
+    }
+}
+
+/// Every file the pipeline's committed batches read: path → the version of it last read.
+#[derive(Debug, Default, Clone)]
+pub struct SeenFiles {
+    files: HashMap<String, SourceFile>,
+}
+
+impl SeenFiles {
+    /// Rebuilds the set from bronze's log (commits of pipeline `id` only).
+    pub async fn load(bronze: &LakeTable, id: &str) -> Result<Self> {
+        let mut seen = Self::default();
+        for version in bronze.versions().await? {
+            if let Some(progress) = BatchProgress::from_commit_info(&version.commit_info)
+                && progress.pipeline == id
+            {
+                seen.record(&progress.files);
+            }
+        }
+        Ok(seen)
+    }
+
+    pub fn record(&mut self, files: &[SourceFile]) {
+        for f in files {
+            self.files.insert(f.path.clone(), f.clone());
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Option<&SourceFile> {
+        self.files.get(path)
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}

@@ -1,0 +1,330 @@
+//! Reading a landed file into bronze columns, line by line, never dropping a line.
+//!
+//! Each non-blank line becomes one row. A line that is not valid UTF-8, or not a JSON object,
+//! keeps its raw text in `_corrupt_record`. A value of the wrong JSON type for its declared
+//! field is kept in `_rescued_data` (a JSON object) and the column is null. Unknown fields
+//! follow the evolution mode. `.gz` files are decompressed (a broken stream keeps the lines
+//! decoded so far and adds one corrupt row saying why).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use isolake_data::record::FieldType;
+use serde_json::{Map, Value};
+
+use crate::config::Evolution;
+use crate::error::{Error, Result};
+
+/// The columns a bronze row is read into.
+#[derive(Debug, Clone)]
+pub struct ReadSchema {
+    /// Declared fields and their types (timestamps stay text in bronze; silver parses them).
+    pub fields: Vec<(String, FieldType)>,
+    /// Columns earlier batches added by schema evolution (always text).
+    pub evolved: Vec<String>,
+    pub evolution: Evolution,
+}
+
+/// One column being filled.
+#[derive(Debug, Clone)]
+pub enum Cells {
+    Str(Vec<Option<String>>),
+    Int(Vec<Option<i64>>),
+    F64(Vec<Option<f64>>),
+    Bool(Vec<Option<bool>>),
+}
+
+impl Cells {
+    fn for_type(ty: FieldType, capacity: usize) -> Self {
+        match ty {
+            FieldType::String | FieldType::Timestamp => Cells::Str(Vec::with_capacity(capacity)),
+            FieldType::Integer => Cells::Int(Vec::with_capacity(capacity)),
+            FieldType::Double => Cells::F64(Vec::with_capacity(capacity)),
+            FieldType::Boolean => Cells::Bool(Vec::with_capacity(capacity)),
+        }
+    }
+
+    fn push_null(&mut self) {
+        match self {
+            Cells::Str(v) => v.push(None),
+            Cells::Int(v) => v.push(None),
+            Cells::F64(v) => v.push(None),
+            Cells::Bool(v) => v.push(None),
+        }
+    }
+
+    /// Pushes `value` if it has the column's JSON type; returns false (pushing null) if not.
+    fn push(&mut self, value: &Value) -> bool {
+        if value.is_null() {
+            self.push_null();
+            return true;
+        }
+        let ok = match self {
+            Cells::Str(v) => {
+                v.push(Some(as_text(value)));
+                true
+            }
+            Cells::Int(v) => match value.as_i64() {
+                Some(i) => {
+                    v.push(Some(i));
+                    true
+                }
+                None => false,
+            },
+            Cells::F64(v) => match value {
+                Value::Number(n) => match n.as_f64() {
+                    Some(f) => {
+                        v.push(Some(f));
+                        true
+                    }
+                    None => false,
+                },
+                _ => false,
+            },
+            Cells::Bool(v) => match value.as_bool() {
+                Some(b) => {
+                    v.push(Some(b));
+                    true
+                }
+                None => false,
+            },
+        };
+        if !ok {
+            self.push_null();
+        }
+        ok
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Cells::Str(v) => v.len(),
+            Cells::Int(v) => v.len(),
+            Cells::F64(v) => v.len(),
+            Cells::Bool(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A string field takes any scalar as its text (as schema hints do); objects and arrays as
+/// their JSON.
+fn as_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A file read into columns.
+#[derive(Debug)]
+pub struct ReadFile {
+    pub declared: Vec<Cells>,
+    /// Evolved and new text columns, each as long as the row count.
+    pub extra: BTreeMap<String, Vec<Option<String>>>,
+    pub line: Vec<i64>,
+    pub rescued: Vec<Option<String>>,
+    pub corrupt: Vec<Option<String>>,
+    /// Fields not in the schema (for `fail_on_new_columns`).
+    pub new_columns: Vec<String>,
+    pub bytes: u64,
+}
+
+impl ReadFile {
+    pub fn rows(&self) -> usize {
+        self.line.len()
+    }
+}
+
+/// Reads and parses a whole file.
+pub fn read(path: &Path, schema: &ReadSchema) -> Result<ReadFile> {
+    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = raw.len() as u64;
+    let gz = path.extension().is_some_and(|e| e == "gz");
+    let (text, decode_error) = if gz {
+        let mut out = Vec::new();
+        let err = flate2::read::MultiGzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .err();
+        (
+            out,
+            err.map(|e| format!("gzip stream broken after the lines above: {e}")),
+        )
+    } else {
+        (raw, None)
+    };
+    let mut file = parse(&text, schema);
+    file.bytes = bytes;
+    if let Some(reason) = decode_error {
+        let line = file.line.last().copied().unwrap_or(0) + 1;
+        push_corrupt(&mut file, line, reason);
+    }
+    Ok(file)
+}
+
+/// Parses NDJSON bytes (exposed for tests).
+pub fn parse(text: &[u8], schema: &ReadSchema) -> ReadFile {
+    let lines = text.split(|b| *b == b'\n');
+    let capacity = text.len() / 200 + 1;
+    let mut file = ReadFile {
+        declared: schema
+            .fields
+            .iter()
+            .map(|(_, ty)| Cells::for_type(*ty, capacity))
+            .collect(),
+        extra: schema
+            .evolved
+            .iter()
+            .map(|name| (name.clone(), Vec::new()))
+            .collect(),
+        line: Vec::with_capacity(capacity),
+        rescued: Vec::with_capacity(capacity),
+        corrupt: Vec::with_capacity(capacity),
+        new_columns: Vec::new(),
+        bytes: 0,
+    };
+    let index: BTreeMap<&str, usize> = schema
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| (name.as_str(), i))
+        .collect();
+    for (number, line) in lines.enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let number = number as i64 + 1;
+        let object = std::str::from_utf8(line)
+            .ok()
+            .and_then(|s| serde_json::from_str::<Map<String, Value>>(s).ok());
+        match object {
+            Some(object) => push_object(&mut file, number, object, schema, &index),
+            None => push_corrupt(
+                &mut file,
+                number,
+                String::from_utf8_lossy(line).into_owned(),
+            ),
+        }
+    }
+    file
+}
+
+fn push_object(
+    file: &mut ReadFile,
+    number: i64,
+    object: Map<String, Value>,
+    schema: &ReadSchema,
+    index: &BTreeMap<&str, usize>,
+) {
+    let row = file.line.len();
+    let mut filled = vec![false; file.declared.len()];
+    let mut rescued = Map::new();
+    for (key, value) in object {
+        if let Some(&i) = index.get(key.as_str()) {
+            if filled[i] {
+                continue;
+            }
+            filled[i] = true;
+            if !file.declared[i].push(&value) {
+                rescued.insert(key, value);
+            }
+            continue;
+        }
+        let known = file.extra.contains_key(&key);
+        match (known, schema.evolution) {
+            (true, _) | (false, Evolution::AddNewColumns) => {
+                let column = file.extra.entry(key).or_default();
+                column.resize(row, None);
+                if column.len() == row {
+                    column.push((!value.is_null()).then(|| as_text(&value)));
+                }
+            }
+            (false, Evolution::Rescue) => {
+                rescued.insert(key, value);
+            }
+            (false, Evolution::FailOnNewColumns) => {
+                if !file.new_columns.contains(&key) {
+                    file.new_columns.push(key);
+                }
+            }
+            (false, Evolution::None) => {}
+        }
+    }
+    for (i, done) in filled.iter().enumerate() {
+        if !done {
+            file.declared[i].push_null();
+        }
+    }
+    for column in file.extra.values_mut() {
+        column.resize(row + 1, None);
+    }
+    file.line.push(number);
+    file.rescued
+        .push((!rescued.is_empty()).then(|| Value::Object(rescued).to_string()));
+    file.corrupt.push(None);
+}
+
+fn push_corrupt(file: &mut ReadFile, number: i64, raw: String) {
+    let row = file.line.len();
+    for cells in &mut file.declared {
+        cells.push_null();
+    }
+    for column in file.extra.values_mut() {
+        column.resize(row + 1, None);
+    }
+    file.line.push(number);
+    file.rescued.push(None);
+    file.corrupt.push(Some(raw));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(evolution: Evolution) -> ReadSchema {
+        ReadSchema {
+            fields: vec![
+                ("id".into(), FieldType::String),
+                ("n".into(), FieldType::Integer),
+                ("x".into(), FieldType::Double),
+            ],
+            evolved: vec![],
+            evolution,
+        }
+    }
+
+    #[test]
+    fn lines_are_never_dropped() {
+        let text = b"{\"id\":\"a\",\"n\":1,\"x\":2.5}\n\n{broken\n\xff\xfe\n{\"id\":7,\"n\":\"seven\",\"new\":true}\n[1,2]";
+        let f = parse(text, &schema(Evolution::AddNewColumns));
+        assert_eq!(f.rows(), 5);
+        assert_eq!(f.line, vec![1, 3, 4, 5, 6]);
+        assert_eq!(f.corrupt[1].as_deref(), Some("{broken"));
+        assert!(f.corrupt[2].is_some());
+        assert_eq!(f.corrupt[4].as_deref(), Some("[1,2]"));
+        // A number in a string field is its text; a string in an integer field is rescued.
+        let Cells::Str(ids) = &f.declared[0] else {
+            panic!()
+        };
+        assert_eq!(ids[3].as_deref(), Some("7"));
+        assert_eq!(f.rescued[3].as_deref(), Some("{\"n\":\"seven\"}"));
+        assert_eq!(f.extra["new"][3].as_deref(), Some("true"));
+        assert_eq!(f.extra["new"].len(), 5);
+    }
+
+    #[test]
+    fn evolution_modes() {
+        let text = b"{\"id\":\"a\",\"extra\":1}\n";
+        let rescue = parse(text, &schema(Evolution::Rescue));
+        assert_eq!(rescue.rescued[0].as_deref(), Some("{\"extra\":1}"));
+        assert!(rescue.extra.is_empty());
+        let fail = parse(text, &schema(Evolution::FailOnNewColumns));
+        assert_eq!(fail.new_columns, vec!["extra".to_string()]);
+        let none = parse(text, &schema(Evolution::None));
+        assert!(none.extra.is_empty() && none.rescued[0].is_none());
+    }
+}

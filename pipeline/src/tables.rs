@@ -1,0 +1,88 @@
+//! The pipeline's Delta tables under the lake root, created on first use.
+
+use std::collections::HashMap;
+
+use isolake_data::lake::{CreateOptions, LakeTable};
+use polars::prelude::Schema;
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::{bronze, event_log, silver};
+
+pub const BRONZE: &str = "bronze";
+pub const SILVER: &str = "silver";
+pub const QUARANTINE: &str = "quarantine";
+pub const EVENT_LOG: &str = "event_log";
+
+#[derive(Debug)]
+pub struct Tables {
+    pub bronze: LakeTable,
+    pub silver: LakeTable,
+    pub quarantine: LakeTable,
+    pub event_log: LakeTable,
+}
+
+impl Tables {
+    pub async fn open(config: &Config) -> Result<Self> {
+        let bronze_schema = bronze::schema(&config.schema.fields);
+        // Source progress lives in bronze's commits: keep them (see source::progress).
+        let keep_log = HashMap::from([(
+            "delta.enableExpiredLogCleanup".to_string(),
+            "false".to_string(),
+        )]);
+        let bronze = open(
+            config,
+            BRONZE,
+            &bronze_schema,
+            keep_log,
+            "every landed line, as read",
+        )
+        .await?;
+        let silver = open(
+            config,
+            SILVER,
+            &silver::schema(config),
+            HashMap::new(),
+            "typed, checked, deduplicated transactions",
+        )
+        .await?;
+        let quarantine = open(
+            config,
+            QUARANTINE,
+            &silver::quarantine_schema(&bronze_schema),
+            HashMap::new(),
+            "rows that failed expectations, with the reasons",
+        )
+        .await?;
+        let event_log = open(
+            config,
+            EVENT_LOG,
+            &event_log::schema(),
+            HashMap::new(),
+            "one row per flow per batch",
+        )
+        .await?;
+        Ok(Self {
+            bronze,
+            silver,
+            quarantine,
+            event_log,
+        })
+    }
+}
+
+async fn open(
+    config: &Config,
+    name: &str,
+    schema: &Schema,
+    properties: HashMap<String, String>,
+    description: &str,
+) -> Result<LakeTable> {
+    let options = CreateOptions {
+        partition_columns: Vec::new(),
+        properties,
+        name: Some(name.to_string()),
+        description: Some(description.to_string()),
+    };
+    Ok(LakeTable::open_or_create(&config.table_location(name), schema, options).await?)
+}

@@ -5,6 +5,8 @@
 //! - `tree`: the canonical flat tree; `grow` builds one from a subsample, `extended` draws
 //!   hyperplane splits.
 //! - [`score`]: `c(n)`, the compiled layout and the chunked parallel scorer.
+//! - `ranked` + `simd`: the same walk on rank-compressed trees, 32 rows per AVX-512
+//!   register, used when the CPU has it (bitwise the same scores).
 //! - [`explain`]: per-row feature attributions.
 //!
 //! Determinism: a master ChaCha8 generator seeded with the model's seed draws one seed per
@@ -16,10 +18,13 @@ pub mod explain;
 mod extended;
 mod grow;
 pub mod params;
+mod ranked;
 pub mod score;
+mod simd;
 pub(crate) mod tree;
 
 use std::hash::{BuildHasher, Hasher};
+use std::sync::OnceLock;
 
 use chrono::Utc;
 use linfa::ParamGuard;
@@ -35,6 +40,7 @@ use crate::metadata::{ModelMetadata, TrainingDataRef};
 use explain::{FeatureContribution, NamedContribution};
 use grow::{GrowSpec, grow_tree};
 use params::{Contamination, IsolationForestParams, IsolationForestValidParams};
+use ranked::RankedForest;
 use score::{CHUNK_ROWS, CompiledTree, depth_limit};
 use tree::{Tree, TreeLimits};
 
@@ -49,6 +55,9 @@ pub struct IsolationForest {
     metadata: ModelMetadata,
     trees: Vec<Tree>,
     compiled: Vec<CompiledTree>,
+    /// The SIMD form, built on first scoring (fitting stays cheap when nothing is scored);
+    /// `None` inside when the CPU or the forest does not fit it.
+    ranked: OnceLock<Option<RankedForest>>,
 }
 
 impl IsolationForest {
@@ -66,6 +75,7 @@ impl IsolationForest {
             metadata,
             trees,
             compiled,
+            ranked: OnceLock::new(),
         }
     }
 
@@ -142,12 +152,23 @@ impl IsolationForest {
         Ok(())
     }
 
+    /// The SIMD scorer, if `simd` is asked for and available.
+    fn ranked(&self, simd: bool) -> Option<&RankedForest> {
+        if !simd {
+            return None;
+        }
+        self.ranked
+            .get_or_init(|| RankedForest::build(&self.compiled, self.n_features()))
+            .as_ref()
+    }
+
     /// Scores a row-major buffer; rows holding a non-finite value get NaN, and the position
     /// of the first such value is returned.
-    fn score_buffer(&self, rows: &[f64], out: &mut [f64]) -> Option<(usize, usize)> {
+    fn score_buffer(&self, rows: &[f64], out: &mut [f64], simd: bool) -> Option<(usize, usize)> {
         score::score_rows(
             &self.trees,
             &self.compiled,
+            self.ranked(simd),
             self.samples_per_tree(),
             self.n_features(),
             rows,
@@ -157,15 +178,20 @@ impl IsolationForest {
 
     /// Scores any 2-D view; NaN for rows with a non-finite value, whose first position is
     /// returned. Non-contiguous views are copied one chunk at a time.
-    fn score_view(&self, x: ArrayView2<'_, f64>) -> (Array1<f64>, Option<(usize, usize)>) {
+    fn score_view(
+        &self,
+        x: ArrayView2<'_, f64>,
+        simd: bool,
+    ) -> (Array1<f64>, Option<(usize, usize)>) {
         let mut out = Array1::zeros(x.nrows());
         let Some(o) = out.as_slice_mut() else {
             unreachable!("a fresh Array1 is contiguous")
         };
         let bad = if let Some(rows) = x.as_slice() {
-            self.score_buffer(rows, o)
+            self.score_buffer(rows, o, simd)
         } else {
             let d = self.n_features();
+            let ranked = self.ranked(simd);
             o.par_chunks_mut(CHUNK_ROWS)
                 .enumerate()
                 .filter_map(|(k, o)| {
@@ -178,6 +204,7 @@ impl IsolationForest {
                     score::score_chunk(
                         &self.trees,
                         &self.compiled,
+                        ranked,
                         self.samples_per_tree(),
                         d,
                         &rows,
@@ -190,13 +217,30 @@ impl IsolationForest {
         (out, bad)
     }
 
+    /// [`score_samples`](Self::score_samples) through the portable scalar scorer only, never
+    /// the SIMD one: for tests that check both give bitwise-identical scores.
+    #[doc(hidden)]
+    pub fn score_samples_portable<D: Data<Elem = f64>>(
+        &self,
+        x: &ArrayBase<D, Ix2>,
+    ) -> Result<Array1<f64>> {
+        self.check_width(x.ncols())?;
+        Ok(self.score_view(x.view(), false).0)
+    }
+
+    /// Whether this model scores with the SIMD kernel on this CPU (for tests and benches).
+    #[doc(hidden)]
+    pub fn uses_simd(&self) -> bool {
+        self.ranked(true).is_some()
+    }
+
     /// Anomaly score of each row, scikit-learn's `score_samples`: `−2^(−E[h(x)] / c(ψ))`,
     /// in [−1, 0); the lower, the more abnormal.
     ///
     /// Errors on a feature-count mismatch or a NaN/infinite value.
     pub fn score_samples<D: Data<Elem = f64>>(&self, x: &ArrayBase<D, Ix2>) -> Result<Array1<f64>> {
         self.check_width(x.ncols())?;
-        match self.score_view(x.view()) {
+        match self.score_view(x.view(), true) {
             (_, Some((row, column))) => Err(Error::NonFiniteValue { row, column }),
             (scores, None) => Ok(scores),
         }
@@ -215,7 +259,7 @@ impl IsolationForest {
                 outputs: out.len(),
             });
         }
-        self.score_buffer(rows, out);
+        self.score_buffer(rows, out, true);
         Ok(())
     }
 
@@ -461,7 +505,7 @@ impl<D: Data<Elem = f64>> PredictInplace<ArrayBase<D, Ix2>, Array1<bool>> for Is
             x.ncols()
         );
         assert_eq!(x.nrows(), y.len(), "one target slot per row is needed");
-        let (scores, _) = self.score_view(x.view());
+        let (scores, _) = self.score_view(x.view(), true);
         let offset = self.offset();
         for (flag, s) in y.iter_mut().zip(scores) {
             *flag = s - offset < 0.0;

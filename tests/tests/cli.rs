@@ -92,8 +92,6 @@ fn isolake_gen_rate_mode_lands_files_over_time() {
 #[test]
 fn unbuilt_commands_say_so_and_fail() {
     for (bin, args) in [
-        ("isolake-train", vec![]),
-        ("isolake-score", vec![]),
         ("isolake-pipeline", vec!["run"]),
         ("isolake-pipeline", vec!["query"]),
     ] {

@@ -103,8 +103,7 @@ async fn main() -> ExitCode {
             ) {
                 Ok(_) => {
                     println!(
-                        "{}: ok (pipeline {:?}, lake {}, landing {}, {} expectation(s))",
-                        "config",
+                        "config ok: pipeline {:?}, lake {}, landing {}, {} expectation(s)",
                         config.id,
                         config.lake,
                         config.source.landing.display(),
@@ -112,7 +111,7 @@ async fn main() -> ExitCode {
                     );
                     ExitCode::SUCCESS
                 }
-                Err(e) => fail(&e.into()),
+                Err(e) => fail(&e),
             },
             Err(e) => fail(&e),
         },

@@ -294,7 +294,11 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, Vec<ConfigIssue>>
             batch,
             trigger_interval,
         }),
-        _ => Err(w.issues),
+        _ => {
+            let mut issues = w.issues;
+            issues.sort_by_key(|i| i.line.unwrap_or(0));
+            Err(issues)
+        }
     }
 }
 
@@ -525,7 +529,7 @@ fn parse_expectations(
     schema: &SchemaConfig,
 ) -> Vec<Expectation> {
     let Some(value) = value else {
-        return if *schema == SchemaConfig::default() {
+        return if schema.fields == SchemaConfig::default().fields {
             canonical_expectations()
         } else {
             Vec::new()

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Triggered backlog benchmark (issue 5): 1M generated rows in 100 files → bronze + silver,
+# with `isolake-pipeline run --once` in the release profile. Prints rows/s, peak RSS, and the
+# ratio against the target (300k rows/s on 2 cores). Peak RSS should follow the batch limits
+# (max_bytes_per_batch), not the backlog: run with ROWS=2000000 to see that it does not grow.
+#
+#   pipeline/benches/backlog.sh            # ROWS=1000000 FILES=100 MAX_BYTES=67108864
+#
+# The first release build of polars + deltalake takes about an hour on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/isolake/target}"
+rows="${ROWS:-1000000}"
+files="${FILES:-100}"
+max_bytes="${MAX_BYTES:-67108864}"
+target_rows_per_s=300000
+
+cargo build --release --quiet -p isolake-data --bin isolake-gen
+cargo build --release --quiet -p isolake-pipeline --bin isolake-pipeline
+bin="$CARGO_TARGET_DIR/release"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$bin/isolake-gen" --rows "$rows" --files "$files" --seed 1 --out "$work/landing" --quiet
+cat > "$work/isolake.toml" <<TOML
+id = "bench"
+lake = "./lake"
+[source]
+landing = "./landing"
+stability_ms = 1
+max_bytes_per_batch = $max_bytes
+TOML
+# Files just written are "complete" at once (stability 1 ms): we time loading, not waiting.
+sleep 0.1
+/usr/bin/time -f '%e %M' -o "$work/time" "$bin/isolake-pipeline" run --once --config "$work/isolake.toml"
+read -r seconds rss_kb < "$work/time"
+python3 - "$rows" "$seconds" "$rss_kb" "$target_rows_per_s" <<'PY'
+import sys
+rows, seconds, rss_kb, target = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rate = rows / seconds
+print(f"backlog: {rows} rows in {seconds:.2f} s wall = {rate:,.0f} rows/s "
+      f"(target {target:,}: ratio {rate / target:.2f}); peak RSS {rss_kb / 1024:.0f} MiB")
+PY

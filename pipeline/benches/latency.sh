@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Continuous-mode latency benchmark (issue 5): time from a 1k-row file's rename into the
+# landing dir to its rows being visible in silver, p50 and p99 over 100 files (target p50
+# ≤ 300 ms). "Visible" = silver's Delta log holds the batch (its app transaction), which is
+# the moment any reader can see the rows. Release profile.
+#
+#   pipeline/benches/latency.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/isolake/target}"
+cargo build --release --quiet -p isolake-data --bin isolake-gen
+cargo build --release --quiet -p isolake-pipeline --bin isolake-pipeline
+bin="$CARGO_TARGET_DIR/release"
+work=$(mktemp -d)
+trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+"$bin/isolake-gen" --rows 100000 --files 100 --seed 2 --out "$work/staging" --quiet
+mkdir -p "$work/landing"
+cat > "$work/isolake.toml" <<TOML
+id = "latency"
+lake = "./lake"
+trigger_interval = "5s"
+[source]
+landing = "./landing"
+TOML
+"$bin/isolake-pipeline" run --continuous --config "$work/isolake.toml" &
+pid=$!
+python3 - "$work" <<'PY'
+import glob, json, os, sys, time
+work = sys.argv[1]
+log = os.path.join(work, "lake", "silver", "_delta_log")
+def silver_batches():
+    """Highest batch in silver's log: the txn of the newest commit."""
+    best = 0
+    try:
+        names = sorted(n for n in os.listdir(log) if n.endswith(".json"))
+    except FileNotFoundError:
+        return 0
+    for name in names[-3:]:
+        with open(os.path.join(log, name)) as f:
+            for line in f:
+                a = json.loads(line)
+                if "txn" in a:
+                    best = max(best, a["txn"]["version"])
+    return best
+while not os.path.isdir(log):
+    time.sleep(0.05)
+staging = sorted(glob.glob(os.path.join(work, "staging", "*.json")))
+lat = []
+for i, path in enumerate(staging, start=1):
+    before = silver_batches()
+    t0 = time.perf_counter()
+    os.rename(path, os.path.join(work, "landing", os.path.basename(path)))
+    while silver_batches() <= before:
+        time.sleep(0.002)
+    lat.append((time.perf_counter() - t0) * 1000)
+    time.sleep(0.05)
+lat.sort()
+p50, p99 = lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+print(f"continuous: {len(lat)} files of 1k rows; rename → visible in silver: "
+      f"p50 {p50:.0f} ms, p99 {p99:.0f} ms (target p50 ≤ 300 ms: ratio {300 / p50:.2f})")
+PY

@@ -1,0 +1,94 @@
+//! Continuous mode: new files without restart, half-written files, clean shutdown.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use support::{Lake, generate};
+
+fn wait_for_silver(lake: &Lake, rows: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let silver_exists = lake.dir.join("lake/silver/_delta_log").exists();
+        if silver_exists && lake.read("silver").height() >= rows {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "silver never reached {rows} rows"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn continuous_mode_picks_up_files_waits_for_complete_ones_and_stops_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = Lake::new(tmp.path(), "stability_ms = 700", "");
+    let staging = tmp.path().join("staging");
+    generate(&staging, 1_000, 2, 21, 0.0);
+    let mut child = lake.spawn(&["run", "--continuous"]);
+
+    // 1. A file renamed into place is picked up without restart.
+    let first = std::fs::read_dir(&staging)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::rename(&first, lake.landing().join("first.json")).unwrap();
+    wait_for_silver(&lake, 500);
+
+    // 2. A file written slowly in pieces (gaps shorter than stability_ms) is read once, whole.
+    let second = std::fs::read_dir(&staging)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bytes = std::fs::read(&second).unwrap();
+    let mut file = std::fs::File::create(lake.landing().join("slow.json")).unwrap();
+    for piece in bytes.chunks(bytes.len() / 5 + 1) {
+        file.write_all(piece).unwrap();
+        file.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    drop(file);
+    wait_for_silver(&lake, 1_000);
+    let bronze = lake.read("bronze");
+    assert_eq!(bronze.height(), 1_000);
+    assert_eq!(
+        bronze
+            .column("_corrupt_record")
+            .unwrap()
+            .is_not_null()
+            .sum(),
+        Some(0)
+    );
+    let events = lake.read("event_log");
+    let statuses = events.column("status").unwrap().str().unwrap().clone();
+    assert!(
+        statuses
+            .iter()
+            .all(|s| s != Some("changed_after_ingestion")),
+        "slow.json was read before it was complete"
+    );
+
+    // 3. SIGTERM: finish, commit, exit 0.
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "continuous run exited with {status:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "continuous run ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,128 @@
+//! Exactly once across crashes, and one running pipeline per id.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use polars::prelude::*;
+use support::{Lake, count_lines, generate, sorted_strings};
+
+const LIMITS: &str = "stability_ms = 1\nmax_files_per_batch = 4";
+
+/// SIGKILL at 25 pseudo-random moments (many during commits: batches are small), restart
+/// each time; the end state equals a crash-free run's.
+#[test]
+fn crashes_at_random_moments_lose_and_duplicate_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let crashed = Lake::new(&tmp.path().join("crashed"), LIMITS, "");
+    let clean = Lake::new(&tmp.path().join("clean"), LIMITS, "");
+    generate(&crashed.landing(), 8_000, 200, 11, 0.01);
+    generate(&clean.landing(), 8_000, 200, 11, 0.01);
+    let lines = count_lines(&crashed.landing());
+
+    clean.run_once();
+
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut killed = 0;
+    for _ in 0..25 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let delay = 100 + state % 900;
+        let mut child = crashed.spawn(&["run", "--once"]);
+        std::thread::sleep(Duration::from_millis(delay));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            killed += 1;
+        }
+        let status = child.wait().unwrap();
+        assert!(
+            status.success() || status.code().is_none(),
+            "a run failed by itself: {status:?}"
+        );
+    }
+    assert!(
+        killed >= 20,
+        "only {killed} runs were killed mid-way; the test proves little"
+    );
+    crashed.run_once();
+
+    let bronze = crashed.read("bronze");
+    assert_eq!(bronze.height(), lines, "every input line once in bronze");
+    let places: HashSet<(String, i64)> = bronze
+        .column("_source_file")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .zip(bronze.column("_source_line").unwrap().i64().unwrap().iter())
+        .map(|(f, l)| (f.unwrap().to_string(), l.unwrap()))
+        .collect();
+    assert_eq!(places.len(), lines, "no (file, line) twice in bronze");
+
+    let silver = crashed.read("silver");
+    let ids = sorted_strings(&silver, "transaction_id");
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "no transaction twice in silver");
+    assert_eq!(ids, sorted_strings(&clean.read("silver"), "transaction_id"));
+    assert_eq!(
+        crashed.read("quarantine").height(),
+        clean.read("quarantine").height()
+    );
+    assert_eq!(silver.height() + crashed.read("quarantine").height(), lines);
+
+    // One bronze event per batch in the event log, even for batches caught up after a crash.
+    let events = crashed.read("event_log");
+    let bronze_events = events
+        .lazy()
+        .filter(col("flow").eq(lit("bronze")))
+        .collect()
+        .unwrap();
+    let batches: HashSet<i64> = bronze_events
+        .column("batch_id")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    assert_eq!(batches.len(), bronze_events.height());
+}
+
+#[test]
+fn a_second_run_is_refused_and_a_killed_runs_lock_is_recovered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = Lake::new(tmp.path(), "stability_ms = 1", "");
+    generate(&lake.landing(), 2_000, 4, 5, 0.0);
+    let mut first = lake.spawn(&["run", "--continuous"]);
+    // Wait until the first run has loaded the files (it holds the lock from start-up).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while lake
+        .dir
+        .join("lake/silver/_delta_log")
+        .read_dir()
+        .map_or(0, |d| d.count())
+        < 2
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run loaded nothing"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let second = lake.command(&["run", "--once"]).output().unwrap();
+    assert_eq!(second.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("already running"), "{stderr}");
+
+    first.kill().unwrap();
+    first.wait().unwrap();
+    generate(&lake.landing().join("more"), 1_000, 2, 6, 0.0);
+    lake.run_once();
+    let silver = lake.read("silver");
+    assert_eq!(silver.height(), 3_000);
+    let ids = sorted_strings(&silver, "transaction_id");
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 3_000);
+}

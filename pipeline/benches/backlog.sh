@@ -15,9 +15,11 @@ files="${FILES:-100}"
 max_bytes="${MAX_BYTES:-67108864}"
 target_rows_per_s=300000
 
-cargo build --release --quiet -p isolake-data --bin isolake-gen
-cargo build --release --quiet -p isolake-pipeline --bin isolake-pipeline
-bin="$CARGO_TARGET_DIR/release"
+# PROFILE=dev gives a quick, pessimistic indication without the long release build.
+profile="${PROFILE:-release}"
+cargo build --profile "$profile" --quiet -p isolake-data --bin isolake-gen
+cargo build --profile "$profile" --quiet -p isolake-pipeline --bin isolake-pipeline
+bin="$CARGO_TARGET_DIR/$([ "$profile" = dev ] && echo debug || echo "$profile")"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

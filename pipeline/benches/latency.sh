@@ -8,11 +8,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/isolake/target}"
-cargo build --release --quiet -p isolake-data --bin isolake-gen
-cargo build --release --quiet -p isolake-pipeline --bin isolake-pipeline
-bin="$CARGO_TARGET_DIR/release"
+# PROFILE=dev gives a quick, pessimistic indication without the long release build.
+profile="${PROFILE:-release}"
+cargo build --profile "$profile" --quiet -p isolake-data --bin isolake-gen
+cargo build --profile "$profile" --quiet -p isolake-pipeline --bin isolake-pipeline
+bin="$CARGO_TARGET_DIR/$([ "$profile" = dev ] && echo debug || echo "$profile")"
 work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 "$bin/isolake-gen" --rows 100000 --files 100 --seed 2 --out "$work/staging" --quiet
 mkdir -p "$work/landing"
 cat > "$work/isolake.toml" <<TOML

@@ -158,6 +158,59 @@ pub enum Error {
     /// An error reported by linfa (its traits require the conversion).
     #[error("linfa: {0}")]
     Linfa(#[from] linfa::Error),
+
+    /// A registry location, model URI or registry argument is invalid (a usage error).
+    #[error("invalid registry input: {reason}")]
+    RegistryInput {
+        /// What is wrong and what is accepted.
+        reason: String,
+    },
+
+    /// A model, version or alias the caller asked for does not exist in the registry.
+    #[error("not found in the registry {registry}: {what}")]
+    RegistryNotFound {
+        /// The registry (its URI, never with credentials).
+        registry: String,
+        /// What was looked up.
+        what: String,
+    },
+
+    /// The registry cannot be reached (connection refused, DNS, timeout, lock held too long).
+    #[error("registry {registry} is unreachable: {reason}")]
+    RegistryUnreachable {
+        /// The registry (its URI, never with credentials).
+        registry: String,
+        /// Why, and what to check.
+        reason: String,
+    },
+
+    /// The registry answered but refused the request (authentication, permissions, a server
+    /// error or a response isolake does not understand).
+    #[error("registry {registry} refused the request: {reason}")]
+    RegistryRefused {
+        /// The registry (its URI, never with credentials).
+        registry: String,
+        /// The server's answer and what to do about it.
+        reason: String,
+    },
+
+    /// A fetched or cached model artifact does not hash to the checksum the registry
+    /// recorded for that version.
+    #[error(
+        "model artifact {path} has SHA-256 {actual} but the registry records {expected} for \
+         {model}: refusing to load it; delete the file to fetch it again, or check who \
+         modified the registry"
+    )]
+    RegistryChecksumMismatch {
+        /// The model version (`models:/NAME/VERSION`).
+        model: String,
+        /// The cached or fetched file.
+        path: PathBuf,
+        /// Checksum recorded in the registry.
+        expected: String,
+        /// Checksum of the bytes found.
+        actual: String,
+    },
 }
 
 impl Error {

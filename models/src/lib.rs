@@ -25,6 +25,7 @@ pub mod artifact;
 pub mod error;
 pub mod forest;
 pub mod metadata;
+pub mod registry;
 
 pub use artifact::{ARTIFACT_FORMAT_VERSION, ARTIFACT_MAGIC, MAX_ARTIFACT_BYTES, MAX_HEADER_BYTES};
 pub use error::{Error, Result};
@@ -35,3 +36,4 @@ pub use forest::params::{
 };
 pub use forest::score::{EULER_GAMMA, average_path_length, depth_limit, score_from_path_sum};
 pub use metadata::{ModelMetadata, TrainingDataRef};
+pub use registry::{ModelUri, Registry, ResolvedModel};

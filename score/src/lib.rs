@@ -1,1 +1,25 @@
-//! `isolake-score`: not implemented yet (see the project's open issues).
+//! `isolake-score`: batch scoring of tables and files with any model version.
+//!
+//! ```text
+//! input    what to read: a Delta table (at a version) or CSV / Parquet / NDJSON files
+//! scorer   a loaded model + a polars frame → the frame with anomaly_score, is_anomaly,
+//!          model_name, model_version (and top_features); the pipeline's per-batch call
+//! output   where scored chunks go: Delta, Parquet, CSV or NDJSON, written as they come
+//! ```
+//!
+//! The `isolake-score` binary is a thin wrapper: parse arguments, load the model through a
+//! registry ([`isolake_models::Registry::load_model`]), stream the input through a
+//! [`Scorer`] into an [`output::Sink`], print the [`ScoreSummary`].
+
+pub mod error;
+pub mod input;
+pub mod output;
+pub mod scorer;
+
+pub use error::{Error, Result};
+pub use input::{FileFormat, Input};
+pub use output::{OutputFormat, Sink};
+pub use scorer::{
+    ANOMALY_SCORE, CHUNK_ROWS, FeatureMatrix, IS_ANOMALY, MODEL_NAME, MODEL_VERSION, ScoreSummary,
+    Scorer, TOP_FEATURES,
+};

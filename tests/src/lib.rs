@@ -1,6 +1,8 @@
 //! Helpers for isolake's end-to-end tests: the built binaries and the Python interpreter of
 //! the test venv.
 
+pub mod mlflow;
+
 use std::path::PathBuf;
 use std::process::Command;
 

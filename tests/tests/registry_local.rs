@@ -15,7 +15,13 @@ fn version_json(registry: &Path, model: &str, version: u64) -> serde_json::Value
     serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
 }
 
-fn score(registry: &str, model: &str, input: &str, out: &Path, cache: &Path) -> std::process::Output {
+fn score(
+    registry: &str,
+    model: &str,
+    input: &str,
+    out: &Path,
+    cache: &Path,
+) -> std::process::Output {
     run(
         "isolake-score",
         &[
@@ -40,7 +46,13 @@ fn train_register_alias_and_score_match_the_artifact_file() {
     let table = labelled_table(dir.path(), "silver", 4_000, 3);
     let reg = dir.path().join("reg");
     let reg_s = reg.to_str().unwrap();
-    let uri = ok(&train(reg_s, &table, "fraud", &["--promote", "production"], &[]));
+    let uri = ok(&train(
+        reg_s,
+        &table,
+        "fraud",
+        &["--promote", "production"],
+        &[],
+    ));
     assert_eq!(uri, "models:/fraud/1");
 
     // The run: params, metrics (with AUC from the labels), tags naming the table + version.
@@ -55,10 +67,12 @@ fn train_register_alias_and_score_match_the_artifact_file() {
     assert_eq!(run["metrics"]["rows"], 4000.0);
     let auc = run["metrics"]["auc"].as_f64().unwrap();
     assert!(auc > 0.5 && auc <= 1.0, "auc {auc}");
-    assert!(run["tags"]["isolake.training_table"]
-        .as_str()
-        .unwrap()
-        .ends_with("silver/"));
+    assert!(
+        run["tags"]["isolake.training_table"]
+            .as_str()
+            .unwrap()
+            .ends_with("silver/")
+    );
     assert_eq!(run["tags"]["isolake.delta_version"], "2");
     let png = std::fs::read(run_dir.join("artifacts/plots/score_histogram.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
@@ -71,13 +85,28 @@ fn train_register_alias_and_score_match_the_artifact_file() {
     // Score through the alias, and straight from the artifact file: the same scores.
     let cache = dir.path().join("cache");
     let via_alias = dir.path().join("alias.parquet");
-    ok(&score(reg_s, "models:/fraud@production", &table, &via_alias, &cache));
+    ok(&score(
+        reg_s,
+        "models:/fraud@production",
+        &table,
+        &via_alias,
+        &cache,
+    ));
     let artifact = run_dir.join("artifacts/model/model.isolake");
     let via_file = dir.path().join("file.parquet");
-    ok(&score(reg_s, artifact.to_str().unwrap(), &table, &via_file, &cache));
+    ok(&score(
+        reg_s,
+        artifact.to_str().unwrap(),
+        &table,
+        &via_file,
+        &cache,
+    ));
     let a = scores(&via_alias);
     assert_eq!(a.len(), 4000);
-    assert!(a.iter().all(|(_, s)| s.is_some_and(|s| s > 0.0 && s <= 1.0)));
+    assert!(
+        a.iter()
+            .all(|(_, s)| s.is_some_and(|s| s > 0.0 && s <= 1.0))
+    );
     assert_eq!(a, scores(&via_file));
     // The cache holds the artifact under its checksum.
     let sha = v["tags"]["isolake.sha256"].as_str().unwrap();
@@ -91,11 +120,23 @@ fn a_second_promotion_moves_the_alias_and_version_1_still_resolves() {
     let reg = dir.path().join("reg");
     let reg_s = reg.to_str().unwrap();
     assert_eq!(
-        ok(&train(reg_s, &table, "m", &["--promote", "production"], &[])),
+        ok(&train(
+            reg_s,
+            &table,
+            "m",
+            &["--promote", "production"],
+            &[]
+        )),
         "models:/m/1"
     );
     assert_eq!(
-        ok(&train(reg_s, &table, "m", &["--promote", "production", "--extension-level", "1"], &[])),
+        ok(&train(
+            reg_s,
+            &table,
+            "m",
+            &["--promote", "production", "--extension-level", "1"],
+            &[]
+        )),
         "models:/m/2"
     );
     let aliases: serde_json::Value =
@@ -105,12 +146,17 @@ fn a_second_promotion_moves_the_alias_and_version_1_still_resolves() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(replaced.starts_with("models:/m/2 as @production"), "{replaced}");
+    assert!(
+        replaced.starts_with("models:/m/2 as @production"),
+        "{replaced}"
+    );
 
     let registry = Registry::local(&reg);
     let cache = dir.path().join("cache");
     let (_, v1) = registry.load_model("models:/m/1", Some(&cache)).unwrap();
-    let (m2, v2) = registry.load_model("models:/m@production", Some(&cache)).unwrap();
+    let (m2, v2) = registry
+        .load_model("models:/m@production", Some(&cache))
+        .unwrap();
     assert_eq!((v1.version, v2.version), (Some(1), Some(2)));
     assert_ne!(v1.sha256, v2.sha256);
     assert_eq!(m2.metadata().hyperparameters.extension_level(), 1);
@@ -122,14 +168,28 @@ fn the_same_run_key_twice_registers_one_version() {
     let table = labelled_table(dir.path(), "silver", 2_000, 5);
     let reg = dir.path().join("reg");
     let reg_s = reg.to_str().unwrap();
-    let first = ok(&train(reg_s, &table, "k", &["--run-key", "2024-06-01"], &[]));
+    let first = ok(&train(
+        reg_s,
+        &table,
+        "k",
+        &["--run-key", "2024-06-01"],
+        &[],
+    ));
     let second = train(reg_s, &table, "k", &["--run-key", "2024-06-01"], &[]);
     assert_eq!(ok(&second), first);
-    let versions = std::fs::read_dir(reg.join("models/k/versions")).unwrap().count();
+    let versions = std::fs::read_dir(reg.join("models/k/versions"))
+        .unwrap()
+        .count();
     assert_eq!(versions, 1);
     assert_eq!(std::fs::read_dir(reg.join("runs")).unwrap().count(), 1);
     assert_eq!(
-        ok(&train(reg_s, &table, "k", &["--run-key", "2024-06-02"], &[])),
+        ok(&train(
+            reg_s,
+            &table,
+            "k",
+            &["--run-key", "2024-06-02"],
+            &[]
+        )),
         "models:/k/2"
     );
 }
@@ -140,15 +200,38 @@ fn a_corrupted_cached_artifact_is_refused_by_checksum() {
     let table = labelled_table(dir.path(), "silver", 2_000, 6);
     let reg = dir.path().join("reg");
     let reg_s = reg.to_str().unwrap();
-    ok(&train(reg_s, &table, "c", &["--promote", "production"], &[]));
+    ok(&train(
+        reg_s,
+        &table,
+        "c",
+        &["--promote", "production"],
+        &[],
+    ));
     let cache = dir.path().join("cache");
-    ok(&score(reg_s, "models:/c@production", &table, &dir.path().join("1.parquet"), &cache));
-    let cached: PathBuf = std::fs::read_dir(&cache).unwrap().next().unwrap().unwrap().path();
+    ok(&score(
+        reg_s,
+        "models:/c@production",
+        &table,
+        &dir.path().join("1.parquet"),
+        &cache,
+    ));
+    let cached: PathBuf = std::fs::read_dir(&cache)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let mut bytes = std::fs::read(&cached).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 0x55;
     std::fs::write(&cached, bytes).unwrap();
-    let out = score(reg_s, "models:/c@production", &table, &dir.path().join("2.parquet"), &cache);
+    let out = score(
+        reg_s,
+        "models:/c@production",
+        &table,
+        &dir.path().join("2.parquet"),
+        &cache,
+    );
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("refusing to load it"), "{stderr}");
@@ -162,7 +245,13 @@ fn a_failed_gate_exits_4_registers_the_version_and_keeps_the_alias() {
     let table = labelled_table(dir.path(), "silver", 2_000, 8);
     let reg = dir.path().join("reg");
     let reg_s = reg.to_str().unwrap();
-    ok(&train(reg_s, &table, "g", &["--promote", "production"], &[]));
+    ok(&train(
+        reg_s,
+        &table,
+        "g",
+        &["--promote", "production"],
+        &[],
+    ));
     let out = train(
         reg_s,
         &table,
@@ -178,8 +267,19 @@ fn a_failed_gate_exits_4_registers_the_version_and_keeps_the_alias() {
         serde_json::from_slice(&std::fs::read(reg.join("models/g/aliases.json")).unwrap()).unwrap();
     assert_eq!(aliases["production"], 1);
 
-    let out = train(reg_s, &table, "g", &["--promote", "production", "--min-auc", "0.9999"], &[]);
-    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = train(
+        reg_s,
+        &table,
+        "g",
+        &["--promote", "production", "--min-auc", "0.9999"],
+        &[],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--min-auc"));
 }
 
@@ -188,13 +288,25 @@ fn bad_input_exits_2_and_touches_no_registry() {
     let dir = tempfile::tempdir().unwrap();
     let reg = dir.path().join("reg");
     let missing = dir.path().join("nope");
-    let out = train(reg.to_str().unwrap(), missing.to_str().unwrap(), "x", &[], &[]);
+    let out = train(
+        reg.to_str().unwrap(),
+        missing.to_str().unwrap(),
+        "x",
+        &[],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
     assert!(!reg.exists());
 
     let table = labelled_table(dir.path(), "silver", 500, 9);
-    let out = train(reg.to_str().unwrap(), &table, "x", &["--features", "amount,nope"], &[]);
+    let out = train(
+        reg.to_str().unwrap(),
+        &table,
+        "x",
+        &["--features", "amount,nope"],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("\"nope\""));
     let out = score(
@@ -214,20 +326,40 @@ fn unscorable_rows_get_null_scores_and_are_counted() {
     let table = labelled_table(dir.path(), "silver", 2_000, 10);
     let reg = dir.path().join("reg");
     let reg_s = reg.to_str().unwrap();
-    ok(&train(reg_s, &table, "u", &["--promote", "production"], &[]));
+    ok(&train(
+        reg_s,
+        &table,
+        "u",
+        &["--promote", "production"],
+        &[],
+    ));
     // Landed NDJSON with malformed lines: wrong types, missing fields, broken JSON.
     let landing = dir.path().join("landing");
     ok(&run(
         "isolake-gen",
         &[
-            "--rows", "3000", "--files", "1", "--seed", "3", "--bad-fraction", "0.05", "--quiet",
-            "--out", landing.to_str().unwrap(),
+            "--rows",
+            "3000",
+            "--files",
+            "1",
+            "--seed",
+            "3",
+            "--bad-fraction",
+            "0.05",
+            "--quiet",
+            "--out",
+            landing.to_str().unwrap(),
         ],
         &[],
     ));
     // Broken JSON lines cannot be parsed at all: keep the well-formed (possibly wrongly typed)
     // objects, as an Auto Loader's rescue step would.
-    let file = std::fs::read_dir(&landing).unwrap().next().unwrap().unwrap().path();
+    let file = std::fs::read_dir(&landing)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let kept: Vec<String> = std::fs::read_to_string(&file)
         .unwrap()
         .lines()
@@ -287,7 +419,10 @@ fn concurrent_writers_get_distinct_consecutive_versions() {
             })
         })
         .collect();
-    let mut all: Vec<u64> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let mut all: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
     all.sort_unstable();
     assert_eq!(all, (1..=20).collect::<Vec<u64>>());
     let experiments = std::fs::read_dir(root.join("experiments")).unwrap().count();

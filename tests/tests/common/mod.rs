@@ -93,7 +93,13 @@ pub fn scores(parquet: &Path) -> Vec<(String, Option<f64>)> {
 }
 
 /// Trains on `table` into `registry` with fixed hyperparameters; returns the output.
-pub fn train(registry: &str, table: &str, model: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+pub fn train(
+    registry: &str,
+    table: &str,
+    model: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
     let mut args = vec![
         "--input",
         table,

@@ -1,0 +1,634 @@
+//! An MLflow tracking server as a registry, over its REST API (`/api/2.0/mlflow/…`), with
+//! artifacts through the server's artifact proxy (`/api/2.0/mlflow-artifacts/artifacts/…`,
+//! a server started with `--serve-artifacts`, MLflow's default).
+//!
+//! What the client respects, as MLflow 3.x behaves: ids, versions and param values are JSON
+//! strings; empty fields are omitted from responses; a NaN metric is sent and returned as the
+//! string `"NaN"`; a missing alias is an HTTP 400 (`INVALID_PARAMETER_VALUE`), a missing
+//! version a 404 (`RESOURCE_DOES_NOT_EXIST`). Stages are deprecated: aliases only.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use reqwest::blocking::Client;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Credentials;
+use super::backend::RegistryBackend;
+use super::types::{ModelVersion, RunData, RunInfo, RunStatus};
+use crate::error::{Error, Result};
+
+/// MLflow's log-batch limits per request.
+const MAX_PARAMS: usize = 100;
+const MAX_TAGS: usize = 100;
+const MAX_METRICS: usize = 1000;
+
+/// An MLflow tracking server. `Debug` shows the URL and user name, never the password.
+pub struct MlflowRegistry {
+    /// Base URL without credentials or trailing slash.
+    base: String,
+    credentials: Option<Credentials>,
+    client: Client,
+}
+
+impl std::fmt::Debug for MlflowRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MlflowRegistry")
+            .field("base", &self.base)
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A non-success answer the caller may want to interpret (404, a missing alias...).
+struct ApiError {
+    status: u16,
+    code: String,
+    message: String,
+}
+
+impl MlflowRegistry {
+    /// A client for the server at `uri` (`http(s)://host[:port][/prefix]`). Credentials in
+    /// the URL (`http://user:pass@host`) take precedence over `credentials`; they are
+    /// removed from the URL so they never appear in messages.
+    pub fn new(uri: &str, credentials: Option<Credentials>) -> Result<Self> {
+        let mut url = url::Url::parse(uri).map_err(|e| Error::RegistryInput {
+            reason: format!("invalid MLflow tracking URI: {e}"),
+        })?;
+        let mut credentials = credentials;
+        if !url.username().is_empty() {
+            let decode = |s: &str| {
+                url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
+            credentials = Some(Credentials {
+                username: decode(url.username()),
+                password: decode(url.password().unwrap_or("")),
+            });
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+        }
+        url.set_query(None);
+        url.set_fragment(None);
+        let base = url.as_str().trim_end_matches('/').to_string();
+        let client = Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(300))
+            .user_agent(concat!("isolake/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::RegistryInput {
+                reason: format!("cannot build the HTTP client: {e}"),
+            })?;
+        Ok(MlflowRegistry {
+            base,
+            credentials,
+            client,
+        })
+    }
+
+    /// Sends one request; transport and authentication failures are errors, other
+    /// non-success answers are returned for the caller to interpret.
+    fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Body>,
+    ) -> Result<std::result::Result<Vec<u8>, ApiError>> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.client.request(method, &url).query(query);
+        if let Some(c) = &self.credentials {
+            request = request.basic_auth(&c.username, Some(&c.password));
+        }
+        request = match body {
+            Some(Body::Json(v)) => request.json(&v),
+            Some(Body::Bytes(b)) => request
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .body(b),
+            None => request,
+        };
+        let response = request.send().map_err(|e| self.transport_error(e))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .bytes()
+            .map_err(|e| self.transport_error(e))?
+            .to_vec();
+        if (200..300).contains(&status) {
+            return Ok(Ok(bytes));
+        }
+        if status == 401 || status == 403 {
+            let hint = if self.credentials.is_some() {
+                "check MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+            } else {
+                "the server requires a login: set MLFLOW_TRACKING_USERNAME and \
+                 MLFLOW_TRACKING_PASSWORD"
+            };
+            let what = if status == 401 {
+                "authentication failed"
+            } else {
+                "permission denied"
+            };
+            return Err(self.refused(format!("{what} (HTTP {status}): {hint}")));
+        }
+        let parsed: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let text = |k: &str| parsed.get(k).and_then(Value::as_str).map(str::to_string);
+        Ok(Err(ApiError {
+            status,
+            code: text("error_code").unwrap_or_default(),
+            message: text("message").unwrap_or_else(|| {
+                String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned()
+            }),
+        }))
+    }
+
+    fn transport_error(&self, e: reqwest::Error) -> Error {
+        let e = e.without_url();
+        let reason = if e.is_connect() {
+            format!(
+                "cannot connect ({}); check the URL and that the MLflow server is running",
+                source_chain(&e)
+            )
+        } else if e.is_timeout() {
+            "the request timed out; the server is overloaded or unreachable".into()
+        } else {
+            source_chain(&e)
+        };
+        Error::RegistryUnreachable {
+            registry: self.base.clone(),
+            reason,
+        }
+    }
+
+    fn refused(&self, reason: String) -> Error {
+        Error::RegistryRefused {
+            registry: self.base.clone(),
+            reason,
+        }
+    }
+
+    fn api_error(&self, what: &str, e: ApiError) -> Error {
+        self.refused(format!(
+            "{what}: HTTP {} {} {}",
+            e.status, e.code, e.message
+        ))
+    }
+
+    /// A JSON API call that must succeed.
+    fn call(
+        &self,
+        method: Method,
+        endpoint: &str,
+        query: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Result<Value> {
+        let path = format!("/api/2.0/mlflow/{endpoint}");
+        match self.send(method, &path, query, body.map(Body::Json))? {
+            Ok(bytes) => self.parse(endpoint, &bytes),
+            Err(e) => Err(self.api_error(endpoint, e)),
+        }
+    }
+
+    /// A JSON API call whose "does not exist" answer is `None`.
+    fn call_optional(
+        &self,
+        endpoint: &str,
+        query: &[(&str, &str)],
+        missing: impl Fn(&ApiError) -> bool,
+    ) -> Result<Option<Value>> {
+        let path = format!("/api/2.0/mlflow/{endpoint}");
+        match self.send(Method::GET, &path, query, None)? {
+            Ok(bytes) => self.parse(endpoint, &bytes).map(Some),
+            Err(e) if missing(&e) => Ok(None),
+            Err(e) => Err(self.api_error(endpoint, e)),
+        }
+    }
+
+    fn parse(&self, endpoint: &str, bytes: &[u8]) -> Result<Value> {
+        if bytes.is_empty() {
+            return Ok(json!({}));
+        }
+        serde_json::from_slice(bytes).map_err(|e| {
+            self.refused(format!(
+                "{endpoint} answered with something that is not JSON ({e}); is this an MLflow \
+                 server?"
+            ))
+        })
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(&self, what: &str, v: Value) -> Result<T> {
+        serde_json::from_value(v)
+            .map_err(|e| self.refused(format!("unexpected {what} in the server's answer: {e}")))
+    }
+
+    /// The proxied artifact path of an `mlflow-artifacts:` URI.
+    fn artifact_path(&self, artifact_uri: &str, rel: &str) -> Result<String> {
+        let rest = artifact_uri
+            .strip_prefix("mlflow-artifacts:")
+            .ok_or_else(|| {
+                self.refused(format!(
+                    "artifacts are stored at {artifact_uri}, which isolake cannot reach through \
+                 the server; start the server with --serve-artifacts (MLflow's default)"
+                ))
+            })?;
+        // `mlflow-artifacts://host:port/path` or `mlflow-artifacts:/path`.
+        let path = match rest.strip_prefix("//") {
+            Some(with_authority) => with_authority
+                .split_once('/')
+                .map_or("", |(_, p)| p)
+                .to_string(),
+            None => rest.trim_start_matches('/').to_string(),
+        };
+        let segments: Vec<&str> = path
+            .split('/')
+            .chain(rel.split('/'))
+            .filter(|s| !s.is_empty())
+            .collect();
+        // Ids and isolake's artifact names are plain; anything else would need escaping.
+        let plain = |s: &&str| {
+            *s != "."
+                && *s != ".."
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        };
+        if let Some(bad) = segments.iter().find(|s| !plain(s)) {
+            return Err(Error::RegistryInput {
+                reason: format!(
+                    "artifact path segment {bad:?} (of {artifact_uri} / {rel}) must use only \
+                     letters, digits, `.`, `_` and `-`"
+                ),
+            });
+        }
+        let encoded = segments;
+        Ok(format!(
+            "/api/2.0/mlflow-artifacts/artifacts/{}",
+            encoded.join("/")
+        ))
+    }
+
+    fn version_from(&self, v: Value) -> Result<ModelVersion> {
+        let raw: RawVersion = self.decode("model version", v)?;
+        Ok(ModelVersion {
+            name: raw.name,
+            version: raw
+                .version
+                .parse()
+                .map_err(|_| self.refused(format!("version {:?} is not a number", raw.version)))?,
+            source: raw.source,
+            run_id: raw.run_id.filter(|r| !r.is_empty()),
+            tags: raw.tags.into_iter().map(|t| (t.key, t.value)).collect(),
+            aliases: raw.aliases,
+            creation_timestamp: raw.creation_timestamp,
+        })
+    }
+}
+
+enum Body {
+    Json(Value),
+    Bytes(Vec<u8>),
+}
+
+#[derive(Deserialize)]
+struct Tag {
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct RawVersion {
+    name: String,
+    version: String,
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    run_id: Option<String>,
+    #[serde(default)]
+    tags: Vec<Tag>,
+    #[serde(default)]
+    aliases: Vec<String>,
+    #[serde(default)]
+    creation_timestamp: i64,
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+fn tags_json(tags: &[(String, String)]) -> Value {
+    Value::Array(
+        tags.iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect(),
+    )
+}
+
+/// A metric value as MLflow's JSON accepts it: non-finite values as strings.
+fn metric_value(v: f64) -> Value {
+    if v.is_nan() {
+        json!("NaN")
+    } else if v.is_infinite() {
+        json!(if v > 0.0 { "Infinity" } else { "-Infinity" })
+    } else {
+        json!(v)
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Quotes a value for an MLflow search filter.
+fn filter_literal(v: &str) -> Result<String> {
+    if v.contains('\'') || v.contains('\\') {
+        return Err(Error::RegistryInput {
+            reason: format!("{v:?} may not contain quotes or backslashes"),
+        });
+    }
+    Ok(format!("'{v}'"))
+}
+
+impl RegistryBackend for MlflowRegistry {
+    fn describe(&self) -> String {
+        self.base.clone()
+    }
+
+    fn get_or_create_experiment(&self, name: &str) -> Result<String> {
+        let id = |v: &Value| {
+            v.pointer("/experiment/experiment_id")
+                .or_else(|| v.get("experiment_id"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let get = || {
+            self.call_optional(
+                "experiments/get-by-name",
+                &[("experiment_name", name)],
+                |e| e.code == "RESOURCE_DOES_NOT_EXIST",
+            )
+        };
+        if let Some(v) = get()? {
+            return id(&v).ok_or_else(|| self.refused("get-by-name returned no id".into()));
+        }
+        let path = "/api/2.0/mlflow/experiments/create";
+        match self.send(
+            Method::POST,
+            path,
+            &[],
+            Some(Body::Json(json!({"name": name}))),
+        )? {
+            Ok(bytes) => id(&self.parse("experiments/create", &bytes)?)
+                .ok_or_else(|| self.refused("experiments/create returned no id".into())),
+            // Created by someone else meanwhile.
+            Err(e) if e.code == "RESOURCE_ALREADY_EXISTS" => get()?
+                .as_ref()
+                .and_then(id)
+                .ok_or_else(|| self.refused(format!("experiment {name:?} vanished"))),
+            Err(e) => Err(self.api_error("experiments/create", e)),
+        }
+    }
+
+    fn create_run(
+        &self,
+        experiment_id: &str,
+        run_name: &str,
+        tags: &[(String, String)],
+    ) -> Result<RunInfo> {
+        let v = self.call(
+            Method::POST,
+            "runs/create",
+            &[],
+            Some(json!({
+                "experiment_id": experiment_id,
+                "run_name": run_name,
+                "start_time": now_ms(),
+                "tags": tags_json(tags),
+            })),
+        )?;
+        let info = v
+            .pointer("/run/info")
+            .cloned()
+            .ok_or_else(|| self.refused("runs/create returned no run".into()))?;
+        let field = |k: &str| {
+            info.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        Ok(RunInfo {
+            run_id: field("run_id"),
+            experiment_id: field("experiment_id"),
+            artifact_uri: field("artifact_uri"),
+        })
+    }
+
+    fn log_batch(&self, run_id: &str, data: &RunData) -> Result<()> {
+        let ts = now_ms();
+        let params: Vec<Value> = data
+            .params
+            .iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect();
+        let metrics: Vec<Value> = data
+            .metrics
+            .iter()
+            .map(|(k, v)| json!({"key": k, "value": metric_value(*v), "timestamp": ts, "step": 0}))
+            .collect();
+        let tags: Vec<Value> = data
+            .tags
+            .iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect();
+        let (mut p, mut m, mut t) = (&params[..], &metrics[..], &tags[..]);
+        while !(p.is_empty() && m.is_empty() && t.is_empty()) {
+            let (pa, pr) = p.split_at(p.len().min(MAX_PARAMS));
+            let (ma, mr) = m.split_at(m.len().min(MAX_METRICS));
+            let (ta, tr) = t.split_at(t.len().min(MAX_TAGS));
+            self.call(
+                Method::POST,
+                "runs/log-batch",
+                &[],
+                Some(json!({"run_id": run_id, "params": pa, "metrics": ma, "tags": ta})),
+            )?;
+            (p, m, t) = (pr, mr, tr);
+        }
+        Ok(())
+    }
+
+    fn log_artifact(&self, run: &RunInfo, path: &str, bytes: &[u8]) -> Result<()> {
+        let url_path = self.artifact_path(&run.artifact_uri, path)?;
+        match self.send(
+            Method::PUT,
+            &url_path,
+            &[],
+            Some(Body::Bytes(bytes.to_vec())),
+        )? {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.api_error(&format!("uploading artifact {path}"), e)),
+        }
+    }
+
+    fn end_run(&self, run_id: &str, status: RunStatus) -> Result<()> {
+        self.call(
+            Method::POST,
+            "runs/update",
+            &[],
+            Some(json!({"run_id": run_id, "status": status.as_str(), "end_time": now_ms()})),
+        )?;
+        Ok(())
+    }
+
+    fn register_version(
+        &self,
+        name: &str,
+        run: &RunInfo,
+        artifact_dir: &str,
+        tags: &[(String, String)],
+    ) -> Result<(ModelVersion, bool)> {
+        let path = "/api/2.0/mlflow/registered-models/create";
+        match self.send(
+            Method::POST,
+            path,
+            &[],
+            Some(Body::Json(json!({"name": name}))),
+        )? {
+            Ok(_) => {}
+            Err(e) if e.code == "RESOURCE_ALREADY_EXISTS" => {}
+            Err(e) => return Err(self.api_error("registered-models/create", e)),
+        }
+        let source = format!(
+            "{}/{}",
+            run.artifact_uri.trim_end_matches('/'),
+            artifact_dir.trim_matches('/')
+        );
+        let v = self.call(
+            Method::POST,
+            "model-versions/create",
+            &[],
+            Some(json!({
+                "name": name,
+                "source": source,
+                "run_id": run.run_id,
+                "tags": tags_json(tags),
+            })),
+        )?;
+        let version = v
+            .get("model_version")
+            .cloned()
+            .ok_or_else(|| self.refused("model-versions/create returned no version".into()))?;
+        Ok((self.version_from(version)?, true))
+    }
+
+    fn find_versions_by_tag(
+        &self,
+        name: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Vec<ModelVersion>> {
+        if key.contains('`') {
+            return Err(Error::RegistryInput {
+                reason: format!("tag key {key:?} may not contain backticks"),
+            });
+        }
+        let filter = format!(
+            "name={} and tag.`{key}`={}",
+            filter_literal(name)?,
+            filter_literal(value)?
+        );
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let mut query = vec![("filter", filter.as_str()), ("max_results", "1000")];
+            if !token.is_empty() {
+                query.push(("page_token", token.as_str()));
+            }
+            let v = self.call(Method::GET, "model-versions/search", &query, None)?;
+            if let Some(list) = v.get("model_versions").and_then(Value::as_array) {
+                for item in list {
+                    out.push(self.version_from(item.clone())?);
+                }
+            }
+            match v.get("next_page_token").and_then(Value::as_str) {
+                Some(t) if !t.is_empty() => token = t.to_string(),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    fn get_version(&self, name: &str, version: u64) -> Result<Option<ModelVersion>> {
+        let version = version.to_string();
+        self.call_optional(
+            "model-versions/get",
+            &[("name", name), ("version", &version)],
+            |e| e.code == "RESOURCE_DOES_NOT_EXIST",
+        )?
+        .and_then(|v| v.get("model_version").cloned())
+        .map(|v| self.version_from(v))
+        .transpose()
+    }
+
+    fn set_version_tag(&self, name: &str, version: u64, key: &str, value: &str) -> Result<()> {
+        self.call(
+            Method::POST,
+            "model-versions/set-tag",
+            &[],
+            Some(json!({"name": name, "version": version.to_string(), "key": key, "value": value})),
+        )?;
+        Ok(())
+    }
+
+    fn get_alias(&self, name: &str, alias: &str) -> Result<Option<ModelVersion>> {
+        // A missing alias is a 400 INVALID_PARAMETER_VALUE, a missing model a 404.
+        self.call_optional(
+            "registered-models/alias",
+            &[("name", name), ("alias", alias)],
+            |e| {
+                e.code == "RESOURCE_DOES_NOT_EXIST"
+                    || (e.status == 400
+                        && e.code == "INVALID_PARAMETER_VALUE"
+                        && e.message.contains("not found"))
+            },
+        )?
+        .and_then(|v| v.get("model_version").cloned())
+        .map(|v| self.version_from(v))
+        .transpose()
+    }
+
+    fn set_alias(&self, name: &str, alias: &str, version: u64) -> Result<()> {
+        self.call(
+            Method::POST,
+            "registered-models/alias",
+            &[],
+            Some(json!({"name": name, "alias": alias, "version": version.to_string()})),
+        )?;
+        Ok(())
+    }
+
+    fn delete_alias(&self, name: &str, alias: &str) -> Result<()> {
+        self.call(
+            Method::DELETE,
+            "registered-models/alias",
+            &[],
+            Some(json!({"name": name, "alias": alias})),
+        )?;
+        Ok(())
+    }
+
+    fn download_artifact(&self, version: &ModelVersion, file: &str) -> Result<Vec<u8>> {
+        let url_path = self.artifact_path(&version.source, file)?;
+        match self.send(Method::GET, &url_path, &[], None)? {
+            Ok(bytes) => Ok(bytes),
+            Err(e) => Err(self.api_error(&format!("downloading {}/{file}", version.source), e)),
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! Scoring a polars frame with a loaded model: the function the pipeline calls per
+//! micro-batch, and what `isolake-score` calls per chunk.
+
+use isolake_data::polars::prelude::*;
+use isolake_models::IsolationForest;
+use ndarray::ArrayView2;
+
+use crate::error::{Error, Result};
+
+/// Columns the scorer adds.
+pub const ANOMALY_SCORE: &str = "anomaly_score";
+/// `true` when the model flags the row (its decision function is negative).
+pub const IS_ANOMALY: &str = "is_anomaly";
+/// The registered model's name.
+pub const MODEL_NAME: &str = "model_name";
+/// The model version (null for a model loaded from a plain file).
+pub const MODEL_VERSION: &str = "model_version";
+/// With explanations: the features that isolated the row, heaviest first.
+pub const TOP_FEATURES: &str = "top_features";
+
+/// Rows per scoring chunk: bounds the row-major copy of the features (8 bytes × features
+/// per row) whatever the frame's size.
+pub const CHUNK_ROWS: usize = 65_536;
+
+/// What a scoring call did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScoreSummary {
+    /// Rows seen.
+    pub rows: u64,
+    /// Rows that got a score.
+    pub scored: u64,
+    /// Rows with a null, non-numeric or non-finite feature: null score and flag.
+    pub unscorable: u64,
+    /// Scored rows the model flags.
+    pub anomalies: u64,
+}
+
+impl ScoreSummary {
+    /// Adds another summary's counts.
+    pub fn add(&mut self, other: &ScoreSummary) {
+        self.rows += other.rows;
+        self.scored += other.scored;
+        self.unscorable += other.unscorable;
+        self.anomalies += other.anomalies;
+    }
+}
+
+/// The model's features of a frame, row-major, with the rows that cannot be scored.
+pub struct FeatureMatrix {
+    /// Row-major values of the scorable rows only.
+    pub values: Vec<f64>,
+    /// For every row of the frame: whether it is scorable (all features finite numbers).
+    pub valid: Vec<bool>,
+    /// Features per row.
+    pub width: usize,
+}
+
+impl FeatureMatrix {
+    /// Extracts `features` from `df`. Numeric and numeric-string columns are cast to f64;
+    /// nulls, unparsable strings and NaN/infinity make a row unscorable. A missing column is
+    /// an error: no row could be scored.
+    pub fn extract(df: &DataFrame, features: &[String]) -> Result<Self> {
+        let width = features.len();
+        let n = df.height();
+        let mut columns = Vec::with_capacity(width);
+        for name in features {
+            let column = df
+                .column(name)
+                .map_err(|_| Error::MissingFeature {
+                    column: name.clone(),
+                    features: features.join(", "),
+                })?
+                .as_materialized_series()
+                .cast(&DataType::Float64)?;
+            columns.push(column);
+        }
+        let chunked: Vec<&Float64Chunked> = columns
+            .iter()
+            .map(|s| s.f64())
+            .collect::<PolarsResult<_>>()?;
+        let mut valid = vec![true; n];
+        for c in &chunked {
+            for (row, v) in c.iter().enumerate() {
+                if !v.is_some_and(f64::is_finite) {
+                    valid[row] = false;
+                }
+            }
+        }
+        let good = valid.iter().filter(|v| **v).count();
+        let mut values = vec![0.0; good * width];
+        for (j, c) in chunked.iter().enumerate() {
+            let mut k = 0;
+            for (row, v) in c.iter().enumerate() {
+                if valid[row] {
+                    values[k * width + j] = v.unwrap_or(0.0);
+                    k += 1;
+                }
+            }
+        }
+        Ok(FeatureMatrix {
+            values,
+            valid,
+            width,
+        })
+    }
+
+    /// Number of scorable rows.
+    pub fn scorable_rows(&self) -> usize {
+        self.values.len().checked_div(self.width).unwrap_or(0)
+    }
+
+    /// The scorable rows as a matrix view.
+    pub fn view(&self) -> ArrayView2<'_, f64> {
+        ArrayView2::from_shape((self.scorable_rows(), self.width), &self.values)
+            .unwrap_or_else(|_| unreachable!("values hold rows × width numbers"))
+    }
+}
+
+/// Scores frames with one model version.
+#[derive(Debug)]
+pub struct Scorer<'m> {
+    model: &'m IsolationForest,
+    name: String,
+    version: Option<u64>,
+    explain: usize,
+    chunk_rows: usize,
+}
+
+impl<'m> Scorer<'m> {
+    /// A scorer adding `model_name = name` and `model_version = version` to every row.
+    pub fn new(model: &'m IsolationForest, name: impl Into<String>, version: Option<u64>) -> Self {
+        Scorer {
+            model,
+            name: name.into(),
+            version,
+            explain: 0,
+            chunk_rows: CHUNK_ROWS,
+        }
+    }
+
+    /// Also adds `top_features`: the `k` features that isolated each row (0: no column).
+    pub fn explain(mut self, k: usize) -> Self {
+        self.explain = k;
+        self
+    }
+
+    /// Rows scored at a time (default [`CHUNK_ROWS`]).
+    pub fn chunk_rows(mut self, rows: usize) -> Self {
+        self.chunk_rows = rows.max(1);
+        self
+    }
+
+    /// The model's feature names.
+    pub fn features(&self) -> &[String] {
+        self.model.feature_names()
+    }
+
+    /// `df` with `anomaly_score` (f64 in (0, 1], higher = more anomalous, i.e.
+    /// −score_samples), `is_anomaly`, `model_name`, `model_version` and, with
+    /// [`explain`](Self::explain), `top_features` (list of strings). Unscorable rows get nulls
+    /// and are counted. Works through the frame `chunk_rows` rows at a time.
+    pub fn score(&self, df: &DataFrame) -> Result<(DataFrame, ScoreSummary)> {
+        let n = df.height();
+        let mut scores: Vec<Option<f64>> = Vec::with_capacity(n);
+        let mut flags: Vec<Option<bool>> = Vec::with_capacity(n);
+        let mut top: Vec<Option<Series>> = Vec::with_capacity(if self.explain > 0 { n } else { 0 });
+        let mut summary = ScoreSummary::default();
+        let features = self.model.feature_names().to_vec();
+        let offset = self.model.offset();
+        let mut start = 0;
+        while start < n || (n == 0 && start == 0) {
+            let len = self.chunk_rows.min(n - start);
+            let chunk = df.slice(start as i64, len);
+            let m = FeatureMatrix::extract(&chunk, &features)?;
+            let mut raw = vec![0.0; m.scorable_rows()];
+            self.model.score_rows_into(&m.values, &mut raw)?;
+            let explained = if self.explain > 0 && !raw.is_empty() {
+                self.model.explain_named(&m.view(), self.explain)?
+            } else {
+                Vec::new()
+            };
+            let mut k = 0;
+            for ok in &m.valid {
+                if *ok {
+                    let s = raw[k];
+                    let flagged = s - offset < 0.0;
+                    scores.push(Some(-s));
+                    flags.push(Some(flagged));
+                    summary.anomalies += u64::from(flagged);
+                    if self.explain > 0 {
+                        let names: Vec<&str> =
+                            explained[k].iter().map(|c| c.feature.as_str()).collect();
+                        top.push(Some(Series::new(PlSmallStr::EMPTY, names)));
+                    }
+                    k += 1;
+                } else {
+                    scores.push(None);
+                    flags.push(None);
+                    if self.explain > 0 {
+                        top.push(None);
+                    }
+                }
+            }
+            summary.scored += k as u64;
+            summary.unscorable += (len - k) as u64;
+            start += len;
+            if n == 0 {
+                break;
+            }
+        }
+        summary.rows = n as u64;
+        let mut columns = vec![
+            Column::new(ANOMALY_SCORE.into(), scores),
+            Column::new(IS_ANOMALY.into(), flags),
+            Column::new(MODEL_NAME.into(), vec![self.name.as_str(); n]),
+            Column::new(
+                MODEL_VERSION.into(),
+                vec![self.version.map(|v| v as i64); n],
+            ),
+        ];
+        if self.explain > 0 {
+            let list: ListChunked = top.into_iter().collect();
+            let mut list = list.into_series();
+            if n == 0 {
+                list = list.cast(&DataType::List(Box::new(DataType::String)))?;
+            }
+            columns.push(list.with_name(TOP_FEATURES.into()).into_column());
+        }
+        let mut out = df.clone();
+        for c in columns {
+            out.with_column(c)?;
+        }
+        Ok((out, summary))
+    }
+}

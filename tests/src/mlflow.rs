@@ -1,0 +1,156 @@
+//! A real `mlflow server` for the registry tests: 127.0.0.1, a free port, a fresh data dir
+//! (sqlite backend store, proxied artifacts), `--workers 1` and no job execution so it starts
+//! in seconds. Optionally with the basic-auth app and an admin password.
+//!
+//! The server runs in its own process group, watched by a small shell loop that stops the
+//! group when the test process is gone, so a server shared through a `static` (never
+//! dropped) does not outlive its tests.
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `mlflow` executable: `$ISOLAKE_MLFLOW`, else the venv `.ci/run` creates. Fails (never
+/// skips) when it is missing, saying how to get it.
+pub fn mlflow() -> PathBuf {
+    let path = std::env::var_os("ISOLAKE_MLFLOW")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".cache/isolake/venv-mlflow/bin/mlflow"))
+        })
+        .expect("HOME or ISOLAKE_MLFLOW is set");
+    assert!(
+        path.exists(),
+        "the MLflow tests need a real MLflow server, and {} does not exist: run `.ci/run` \
+         (it installs the pinned MLflow into ~/.cache/isolake/venv-mlflow) or set ISOLAKE_MLFLOW",
+        path.display()
+    );
+    path
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("a local address").port()
+}
+
+/// A running MLflow server; killed (its whole process group) on drop or when the test
+/// process exits.
+pub struct MlflowServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Its data directory (backend store, artifacts, auth database, log).
+    pub dir: tempfile::TempDir,
+    server: Child,
+    watchdog: Child,
+}
+
+impl MlflowServer {
+    /// Starts a server; with `admin_password`, the basic-auth app with user `admin`.
+    pub fn start(admin_password: Option<&str>) -> Self {
+        let mlflow = mlflow();
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let port = free_port();
+        let d = dir.path();
+        let mut args = vec![
+            "server".to_string(),
+            "--host".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            port.to_string(),
+            "--workers".into(),
+            "1".into(),
+            "--backend-store-uri".into(),
+            format!("sqlite:///{}", d.join("mlflow.db").display()),
+            "--serve-artifacts".into(),
+            "--artifacts-destination".into(),
+            d.join("artifacts").display().to_string(),
+        ];
+        let mut env = vec![("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false".to_string())];
+        if let Some(password) = admin_password {
+            let ini = d.join("basic_auth.ini");
+            std::fs::write(
+                &ini,
+                format!(
+                    "[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///{}\n\
+                     admin_username = admin\n\
+                     authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n",
+                    d.join("basic_auth.db").display()
+                ),
+            )
+            .expect("write the auth config");
+            args.extend(["--app-name".into(), "basic-auth".into()]);
+            env.push(("MLFLOW_AUTH_CONFIG_PATH", ini.display().to_string()));
+            env.push(("MLFLOW_AUTH_ADMIN_PASSWORD", password.to_string()));
+            env.push(("MLFLOW_FLASK_SERVER_SECRET_KEY", "isolake-tests".into()));
+        }
+        let log = std::fs::File::create(d.join("server.log")).expect("create the server log");
+        let mut cmd = Command::new(&mlflow);
+        cmd.args(&args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone the log handle"))
+            .stderr(log)
+            // Its own process group: the server and its uvicorn worker are stopped together.
+            .process_group(0);
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let server = cmd.spawn().expect("start the mlflow server");
+        // Stops the group once the test process or the server is gone (a `static` server is
+        // never dropped).
+        let watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(
+                "while kill -0 \"$0\" 2>/dev/null && kill -0 \"$1\" 2>/dev/null; do sleep 0.5; \
+                 done; kill -TERM \"-$1\" 2>/dev/null",
+            )
+            .arg(std::process::id().to_string())
+            .arg(server.id().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the server's watchdog");
+        let url = format!("http://127.0.0.1:{port}");
+        let server = MlflowServer {
+            url,
+            dir,
+            server,
+            watchdog,
+        };
+        server.wait_until_up(Duration::from_secs(120));
+        server
+    }
+
+    fn wait_until_up(&self, limit: Duration) {
+        let started = Instant::now();
+        let health = format!("{}/health", self.url);
+        while started.elapsed() < limit {
+            if let Ok(r) = reqwest::blocking::get(&health)
+                && r.status().is_success()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+        panic!(
+            "mlflow server did not answer {health} within {} s; its log:\n{log}",
+            limit.as_secs()
+        );
+    }
+}
+
+impl Drop for MlflowServer {
+    fn drop(&mut self) {
+        // The server's own process group (its pid): the server and its uvicorn worker.
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.server.id())])
+            .status();
+        let _ = self.server.wait();
+        let _ = self.watchdog.wait();
+    }
+}

@@ -1,0 +1,561 @@
+//! One training run: read, fit, evaluate, log, register, promote.
+//!
+//! The order matters for what a failure leaves behind: the registry is contacted first
+//! (a run key already used, or an unreachable server, stops the job before any work); the
+//! run is created only once a model exists; the version is registered only after all its
+//! artifacts are stored; the alias moves last, and only if every gate passed.
+
+use std::time::Instant;
+
+use isolake_data::polars::prelude::*;
+use isolake_models::registry::{ModelVersion, Registry, RunData, RunInfo, RunStatus, TAG_RUN_KEY};
+use isolake_models::{Contamination, IsolationForest, MaxFeatures, MaxSamples, TrainingDataRef};
+use isolake_score::{FeatureMatrix, Input, input};
+use linfa::ParamGuard;
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::{histogram, metrics};
+
+/// Artifact directory of the model inside the run (the version's source).
+pub const MODEL_DIR: &str = "model";
+/// The model artifact's file name.
+pub const MODEL_FILE: &str = "model.isolake";
+/// The feature spec's file name (next to the model).
+pub const FEATURE_SPEC_FILE: &str = "feature_spec.json";
+/// The score histogram's path in the run's artifacts.
+pub const HISTOGRAM_PATH: &str = "plots/score_histogram.png";
+
+/// Forest hyperparameters as given on the command line.
+#[derive(Clone, Debug)]
+pub struct Hyper {
+    /// Trees.
+    pub n_estimators: usize,
+    /// ψ.
+    pub max_samples: MaxSamples,
+    /// Features per tree.
+    pub max_features: MaxFeatures,
+    /// Expected anomaly share (sets the threshold).
+    pub contamination: Contamination,
+    /// 0 = classic forest.
+    pub extension_level: usize,
+    /// Seed (random if `None`; the model records the one used).
+    pub seed: Option<u64>,
+}
+
+/// Everything a training run needs.
+#[derive(Clone, Debug)]
+pub struct TrainConfig {
+    /// What to read.
+    pub input: Input,
+    /// Keep rows whose event time is within this window before now.
+    pub since: Option<std::time::Duration>,
+    /// The event-time column `since` filters on.
+    pub event_time_column: String,
+    /// Feature columns, in model order.
+    pub features: Vec<String>,
+    /// Hyperparameters.
+    pub hyper: Hyper,
+    /// Experiment name.
+    pub experiment: String,
+    /// Registered model name.
+    pub model_name: String,
+    /// Optional label column (1 = anomaly), for evaluation only.
+    pub label_column: Option<String>,
+    /// Alias to move to the new version if the gates pass.
+    pub promote: Option<String>,
+    /// Gate: largest share of training rows the model may flag.
+    pub max_flag_rate: f64,
+    /// Gate: smallest AUC when labels exist.
+    pub min_auc: f64,
+    /// Idempotency key of a scheduled run.
+    pub run_key: Option<String>,
+}
+
+/// What a run did.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The version registered (or found through the run key).
+    pub version: ModelVersion,
+    /// `false` when the run key had already registered it: nothing was trained.
+    pub created: bool,
+    /// The run's id (`None` when nothing was trained).
+    pub run_id: Option<String>,
+    /// Headline metrics.
+    pub metrics: Vec<(String, f64)>,
+    /// The alias moved, and the version it pointed at before.
+    pub promoted: Option<(String, Option<u64>)>,
+}
+
+/// Reports progress (a spinner on a terminal, nothing otherwise).
+pub trait Progress {
+    /// A new stage began.
+    fn stage(&self, message: &str);
+}
+
+impl Progress for () {
+    fn stage(&self, _: &str) {}
+}
+
+/// Training rows after filtering and feature extraction.
+struct TrainingSet {
+    matrix: FeatureMatrix,
+    labels: Option<Vec<bool>>,
+    rows_read: usize,
+    table_uri: Option<String>,
+    delta_version: Option<u64>,
+}
+
+/// Runs the job. On any error after the run was created, the run is marked FAILED.
+pub fn run(config: &TrainConfig, registry: &Registry, progress: &dyn Progress) -> Result<Outcome> {
+    validate(config)?;
+    if let Some(key) = &config.run_key {
+        progress.stage("checking the run key");
+        if let Some(v) = registry.version_for_run_key(&config.model_name, key)? {
+            return Ok(Outcome {
+                version: v,
+                created: false,
+                run_id: None,
+                metrics: vec![],
+                promoted: None,
+            });
+        }
+    }
+    // Contact the registry before the work: an unreachable server fails fast.
+    progress.stage("opening the experiment");
+    let experiment_id = registry
+        .backend()
+        .get_or_create_experiment(&config.experiment)?;
+
+    progress.stage("reading the training data");
+    let data = read_training_set(config)?;
+    let n = data.matrix.scorable_rows();
+    if n < 2 {
+        return Err(Error::Usage(format!(
+            "only {n} usable training row(s) in {} ({} read; rows with a null, non-numeric or \
+             non-finite feature are skipped): widen --since or check --features",
+            config.input.describe(),
+            data.rows_read
+        )));
+    }
+
+    progress.stage("fitting the forest");
+    let started = Instant::now();
+    let params = check_params(&config.hyper)?;
+    let mut model = params.fit_named(&data.matrix.view(), config.features.clone())?;
+    let fit_seconds = started.elapsed().as_secs_f64();
+    if let (Some(table_uri), Some(delta_version)) = (&data.table_uri, data.delta_version) {
+        model.set_training_data(TrainingDataRef {
+            table_uri: table_uri.clone(),
+            delta_version,
+        });
+    }
+
+    progress.stage("scoring the training rows");
+    let raw = model.score_samples(&data.matrix.view())?;
+    let anomaly: Vec<f64> = raw.iter().map(|s| -s).collect();
+    let threshold = -model.offset();
+    let flagged = raw.iter().filter(|s| **s - model.offset() < 0.0).count();
+    let flag_rate = flagged as f64 / n as f64;
+    let mut sorted = anomaly.clone();
+    sorted.sort_by(f64::total_cmp);
+    let mut metric_list: Vec<(String, f64)> = vec![
+        ("rows".into(), n as f64),
+        ("rows_read".into(), data.rows_read as f64),
+        ("rows_skipped".into(), (data.rows_read - n) as f64),
+        ("fit_seconds".into(), fit_seconds),
+        ("threshold".into(), threshold),
+        ("flagged_fraction".into(), flag_rate),
+    ];
+    for (name, q) in [
+        ("score_p01", 0.01),
+        ("score_p05", 0.05),
+        ("score_p25", 0.25),
+        ("score_p50", 0.5),
+        ("score_p75", 0.75),
+        ("score_p95", 0.95),
+        ("score_p99", 0.99),
+    ] {
+        metric_list.push((name.into(), metrics::quantile(&sorted, q)));
+    }
+    let auc = data.labels.as_ref().map(|labels| {
+        let auc = metrics::roc_auc(&anomaly, labels);
+        metric_list.push(("auc".into(), auc));
+        metric_list.push((
+            "average_precision".into(),
+            metrics::average_precision(&anomaly, labels),
+        ));
+        metric_list.push((
+            "label_positive_fraction".into(),
+            labels.iter().filter(|l| **l).count() as f64 / n as f64,
+        ));
+        auc
+    });
+
+    let artifact = model.to_artifact_bytes()?;
+    let spec = feature_spec(config, &model, threshold);
+    let png = histogram::render(&anomaly, threshold);
+
+    progress.stage("logging the run");
+    let mut tags = run_tags(config, &data);
+    tags.push(("isolake.model_fingerprint".into(), model.fingerprint()));
+    let run_name = format!(
+        "{}-{}",
+        config.model_name,
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+    );
+    let run = registry
+        .backend()
+        .create_run(&experiment_id, &run_name, &tags)?;
+    let result = (|| {
+        registry.backend().log_batch(
+            &run.run_id,
+            &RunData {
+                params: run_params(config, &model),
+                metrics: metric_list.clone(),
+                tags: vec![],
+            },
+        )?;
+        progress.stage("uploading the artifacts");
+        log_artifacts(registry, &run, &artifact, &spec, &png)?;
+        progress.stage("registering the version");
+        let mut version_tags = tags.clone();
+        version_tags.retain(|(k, _)| k.starts_with("isolake."));
+        let (version, created) = registry.register_model(
+            &config.model_name,
+            &run,
+            MODEL_DIR,
+            MODEL_FILE,
+            &artifact,
+            &version_tags,
+        )?;
+        let promoted = match &config.promote {
+            None => None,
+            Some(alias) => {
+                gates(config, alias, &version.uri(), flag_rate, auc).inspect_err(|e| {
+                    let _ = registry.backend().log_batch(
+                        &run.run_id,
+                        &RunData {
+                            tags: vec![("isolake.promotion".into(), format!("refused: {e}"))],
+                            ..RunData::default()
+                        },
+                    );
+                })?;
+                progress.stage("promoting");
+                let previous = registry.promote(&config.model_name, alias, version.version)?;
+                registry.backend().log_batch(
+                    &run.run_id,
+                    &RunData {
+                        tags: vec![(
+                            "isolake.promotion".into(),
+                            format!("{} now points at version {}", alias, version.version),
+                        )],
+                        ..RunData::default()
+                    },
+                )?;
+                Some((alias.clone(), previous))
+            }
+        };
+        Ok::<_, Error>((version, created, promoted))
+    })();
+    match result {
+        Ok((version, created, promoted)) => {
+            registry
+                .backend()
+                .end_run(&run.run_id, RunStatus::Finished)?;
+            Ok(Outcome {
+                version,
+                created,
+                run_id: Some(run.run_id),
+                metrics: metric_list,
+                promoted,
+            })
+        }
+        Err(e) => {
+            // A gate failure is a finished run whose model was not promoted.
+            let status = if matches!(e, Error::Gate { .. }) {
+                RunStatus::Finished
+            } else {
+                RunStatus::Failed
+            };
+            let _ = registry.backend().end_run(&run.run_id, status);
+            Err(e)
+        }
+    }
+}
+
+fn validate(config: &TrainConfig) -> Result<()> {
+    if config.features.is_empty() {
+        return Err(Error::Usage("--features is empty".into()));
+    }
+    if !(0.0..=1.0).contains(&config.max_flag_rate) {
+        return Err(Error::Usage("--max-flag-rate must be in [0, 1]".into()));
+    }
+    if !(0.0..=1.0).contains(&config.min_auc) {
+        return Err(Error::Usage("--min-auc must be in [0, 1]".into()));
+    }
+    if let Some(key) = &config.run_key
+        && (key.is_empty() || key.contains(['\'', '\\', '`']))
+    {
+        return Err(Error::Usage(
+            "--run-key must be non-empty, without quotes, backticks or backslashes".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn gates(
+    config: &TrainConfig,
+    alias: &str,
+    version_uri: &str,
+    flag_rate: f64,
+    auc: Option<f64>,
+) -> Result<()> {
+    let fail = |reason: String| {
+        Err(Error::Gate {
+            version_uri: version_uri.to_string(),
+            alias: alias.to_string(),
+            reason,
+        })
+    };
+    if flag_rate > config.max_flag_rate {
+        return fail(format!(
+            "the model flags {:.4} of the training rows, over --max-flag-rate {}",
+            flag_rate, config.max_flag_rate
+        ));
+    }
+    if let Some(auc) = auc {
+        if auc.is_nan() {
+            return fail(
+                "AUC is undefined: the label column has a single class; drop --label-column \
+                 or train on data with both classes"
+                    .into(),
+            );
+        }
+        if auc < config.min_auc {
+            return fail(format!(
+                "AUC {auc:.4} is below --min-auc {}",
+                config.min_auc
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the input, applies `--since`, extracts features and labels.
+fn read_training_set(config: &TrainConfig) -> Result<TrainingSet> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+    let opened = runtime.block_on(input::open(&config.input))?;
+    drop(runtime);
+    let frames = opened
+        .frames
+        .into_iter()
+        .map(|lf| lf.collect())
+        .collect::<PolarsResult<Vec<_>>>()?;
+    let mut df = match frames.len() {
+        0 => return Err(Error::Usage("the input has no data".into())),
+        1 => frames.into_iter().next().unwrap_or_default(),
+        _ => concat(
+            frames.into_iter().map(IntoLazy::lazy).collect::<Vec<_>>(),
+            UnionArgs {
+                to_supertypes: true,
+                ..Default::default()
+            },
+        )?
+        .collect()?,
+    };
+    if let Some(window) = config.since {
+        df = filter_since(df, &config.event_time_column, window)?;
+    }
+    let rows_read = df.height();
+    let matrix = FeatureMatrix::extract(&df, &config.features)?;
+    let labels = match &config.label_column {
+        None => None,
+        Some(name) => {
+            let column = df
+                .column(name)
+                .map_err(|_| {
+                    Error::Usage(format!(
+                        "--label-column {name:?} is not a column of the input"
+                    ))
+                })?
+                .as_materialized_series()
+                .cast(&DataType::Float64)?;
+            let values = column.f64()?;
+            Some(
+                values
+                    .iter()
+                    .zip(&matrix.valid)
+                    .filter(|(_, ok)| **ok)
+                    .map(|(v, _)| v.is_some_and(|v| v > 0.5))
+                    .collect(),
+            )
+        }
+    };
+    Ok(TrainingSet {
+        matrix,
+        labels,
+        rows_read,
+        table_uri: opened.table_uri,
+        delta_version: opened.delta_version,
+    })
+}
+
+/// Keeps rows with `column >= now - window`: a timestamp column, or RFC 3339 strings
+/// (as landed NDJSON has them; UTC with `Z` compares correctly as text).
+fn filter_since(df: DataFrame, column: &str, window: std::time::Duration) -> Result<DataFrame> {
+    let cutoff = chrono::Utc::now()
+        - chrono::Duration::from_std(window)
+            .map_err(|_| Error::Usage("--since is too long".into()))?;
+    let dtype = df
+        .column(column)
+        .map_err(|_| {
+            Error::Usage(format!(
+                "--since filters on {column:?}, which is not a column of the input; set \
+                 --event-time-column"
+            ))
+        })?
+        .dtype()
+        .clone();
+    let bound = match &dtype {
+        DataType::Datetime(unit, _) => {
+            let us = cutoff.timestamp_micros();
+            let v = match unit {
+                TimeUnit::Milliseconds => us / 1000,
+                TimeUnit::Microseconds => us,
+                TimeUnit::Nanoseconds => us.saturating_mul(1000),
+            };
+            lit(v).cast(dtype.clone())
+        }
+        DataType::String => lit(cutoff
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            .to_string()),
+        other => {
+            return Err(Error::Usage(format!(
+                "--since needs {column:?} to be a timestamp or RFC 3339 text, not {other}"
+            )));
+        }
+    };
+    Ok(df.lazy().filter(col(column).gt_eq(bound)).collect()?)
+}
+
+fn run_tags(config: &TrainConfig, data: &TrainingSet) -> Vec<(String, String)> {
+    let mut tags = vec![
+        ("mlflow.source.name".into(), "isolake-train".into()),
+        ("mlflow.source.type".into(), "JOB".into()),
+        ("isolake.input".into(), config.input.describe()),
+        ("isolake.version".into(), env!("CARGO_PKG_VERSION").into()),
+    ];
+    if let Some(uri) = &data.table_uri {
+        tags.push(("isolake.training_table".into(), uri.clone()));
+    }
+    if let Some(v) = data.delta_version {
+        tags.push(("isolake.delta_version".into(), v.to_string()));
+    }
+    if let Some(key) = &config.run_key {
+        tags.push((TAG_RUN_KEY.into(), key.clone()));
+    }
+    if let Some(commit) = git_commit() {
+        tags.push(("mlflow.source.git.commit".into(), commit));
+    }
+    tags
+}
+
+/// The git commit of the working directory, if it is a git checkout and git is installed.
+fn git_commit() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let commit = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && commit.len() == 40).then_some(commit)
+}
+
+fn run_params(config: &TrainConfig, model: &IsolationForest) -> Vec<(String, String)> {
+    let h = model.metadata().hyperparameters.clone();
+    let mut params = vec![
+        ("n_estimators".into(), h.n_estimators().to_string()),
+        ("max_samples".into(), format!("{:?}", h.max_samples())),
+        ("max_features".into(), format!("{:?}", h.max_features())),
+        ("contamination".into(), format!("{:?}", h.contamination())),
+        ("extension_level".into(), h.extension_level().to_string()),
+        (
+            "seed".into(),
+            h.seed().map_or_else(|| "none".into(), |s| s.to_string()),
+        ),
+        (
+            "samples_per_tree".into(),
+            model.samples_per_tree().to_string(),
+        ),
+        ("features".into(), config.features.join(",")),
+        ("input".into(), config.input.describe()),
+        ("max_flag_rate".into(), config.max_flag_rate.to_string()),
+        ("min_auc".into(), config.min_auc.to_string()),
+    ];
+    if let Input::Delta {
+        version: Some(v), ..
+    } = &config.input
+    {
+        params.push(("input_version".into(), v.to_string()));
+    }
+    if let Some(since) = config.since {
+        params.push((
+            "since".into(),
+            humantime::format_duration(since).to_string(),
+        ));
+    }
+    if let Some(label) = &config.label_column {
+        params.push(("label_column".into(), label.clone()));
+    }
+    if let Some(alias) = &config.promote {
+        params.push(("promote".into(), alias.clone()));
+    }
+    params
+}
+
+/// The feature spec: what a scorer must feed the model.
+fn feature_spec(config: &TrainConfig, model: &IsolationForest, threshold: f64) -> Vec<u8> {
+    let spec = json!({
+        "features": config.features.iter().map(|f| json!({"name": f, "dtype": "float64"})).collect::<Vec<_>>(),
+        "score": "anomaly_score = -score_samples, in (0, 1], higher = more anomalous",
+        "threshold": threshold,
+        "offset": model.offset(),
+        "model_file": MODEL_FILE,
+        "fingerprint": model.fingerprint(),
+        "training_data": model.metadata().training_data.as_ref().map(|t| json!({"table_uri": t.table_uri, "delta_version": t.delta_version})),
+    });
+    let mut bytes = serde_json::to_vec_pretty(&spec).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+fn log_artifacts(
+    registry: &Registry,
+    run: &RunInfo,
+    artifact: &[u8],
+    spec: &[u8],
+    png: &[u8],
+) -> Result<()> {
+    let b = registry.backend();
+    b.log_artifact(run, &format!("{MODEL_DIR}/{MODEL_FILE}"), artifact)?;
+    b.log_artifact(run, &format!("{MODEL_DIR}/{FEATURE_SPEC_FILE}"), spec)?;
+    b.log_artifact(run, HISTOGRAM_PATH, png)?;
+    Ok(())
+}
+
+/// Checked hyperparameters (invalid values are usage errors, exit 2).
+fn check_params(h: &Hyper) -> Result<isolake_models::IsolationForestValidParams> {
+    Ok(IsolationForest::params()
+        .n_estimators(h.n_estimators)
+        .max_samples(h.max_samples)
+        .max_features(h.max_features)
+        .contamination(h.contamination)
+        .extension_level(h.extension_level)
+        .seed(h.seed)
+        .check()?)
+}

@@ -17,9 +17,9 @@
 //! after their parent, feature indices below the feature count, finite thresholds, depths
 //! within the limit), and refuses anything else with a specific [`Error`].
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -96,45 +96,7 @@ impl IsolationForest {
     /// Writes the artifact atomically: to a temporary file in the same directory, flushed to
     /// disk, then renamed over `path`, so readers never see a half-written model.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let bytes = self.to_artifact_bytes()?;
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = path.file_name().ok_or_else(|| Error::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
-        })?;
-        let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}-{nanos}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let io = |p: &Path| {
-            let p = p.to_path_buf();
-            move |source| Error::Io { path: p, source }
-        };
-        let written = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)
-                .map_err(io(&tmp))?;
-            f.write_all(&bytes).map_err(io(&tmp))?;
-            f.sync_all().map_err(io(&tmp))?;
-            fs::rename(&tmp, path).map_err(io(path))
-        })();
-        if written.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        written?;
-        // Persist the rename itself; not all platforms can open a directory, so best effort.
-        if let Ok(d) = File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        crate::fsutil::write_atomic(path.as_ref(), &self.to_artifact_bytes()?)
     }
 
     /// Reads and validates an artifact file (at most [`MAX_ARTIFACT_BYTES`]).

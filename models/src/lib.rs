@@ -24,6 +24,7 @@
 pub mod artifact;
 pub mod error;
 pub mod forest;
+mod fsutil;
 pub mod metadata;
 pub mod registry;
 

@@ -28,23 +28,34 @@ pub fn utc_micros() -> DataType {
     DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
 }
 
+/// The lineage columns silver carries over from bronze, in table order.
+pub const LINEAGE: [&str; 5] = [SOURCE_FILE, SOURCE_LINE, INGESTED_AT, BATCH_ID, RESCUED];
+
+/// The type of a lineage or `_corrupt_record` column.
+pub fn metadata_dtype(name: &str) -> DataType {
+    match name {
+        SOURCE_LINE | BATCH_ID => DataType::Int64,
+        INGESTED_AT => utc_micros(),
+        _ => DataType::String,
+    }
+}
+
+/// Appends `names` with their [`metadata_dtype`] to `schema`.
+pub fn with_metadata(mut schema: Schema, names: &[&str]) -> Schema {
+    for name in names {
+        schema.with_column((*name).into(), metadata_dtype(name));
+    }
+    schema
+}
+
 /// Bronze's schema for a declared record (evolved columns are added by later commits).
 pub fn schema(fields: &[(String, FieldType)]) -> Schema {
-    let mut schema: Schema = fields
+    let schema: Schema = fields
         .iter()
         .map(|(n, t)| Field::new(n.as_str().into(), bronze_dtype(*t)))
         .collect();
-    for (name, dtype) in [
-        (SOURCE_FILE, DataType::String),
-        (SOURCE_LINE, DataType::Int64),
-        (INGESTED_AT, utc_micros()),
-        (BATCH_ID, DataType::Int64),
-        (RESCUED, DataType::String),
-        (CORRUPT, DataType::String),
-    ] {
-        schema.with_column(name.into(), dtype);
-    }
-    schema
+    let schema = with_metadata(schema, &LINEAGE);
+    with_metadata(schema, &[CORRUPT])
 }
 
 /// The rows of one batch's files as one frame of bronze's shape.
@@ -58,39 +69,38 @@ pub fn frame(
     let mut declared: Vec<Cells> = read_schema
         .fields
         .iter()
-        .map(|(_, ty)| match bronze_dtype(*ty) {
-            DataType::Int64 => Cells::Int(Vec::with_capacity(rows)),
-            DataType::Float64 => Cells::F64(Vec::with_capacity(rows)),
-            DataType::Boolean => Cells::Bool(Vec::with_capacity(rows)),
-            _ => Cells::Str(Vec::with_capacity(rows)),
-        })
+        .map(|(_, ty)| Cells::for_type(*ty, rows))
         .collect();
     let mut extra: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
-    let mut source = Vec::with_capacity(rows);
+    // File names are borrowed per row (one copy into the column, not one String per row).
+    let mut sources: Vec<(String, usize)> = Vec::with_capacity(files.len());
     let mut line = Vec::with_capacity(rows);
     let mut rescued = Vec::with_capacity(rows);
     let mut corrupt = Vec::with_capacity(rows);
     for (file, read) in files {
         let before = line.len();
-        let n = read.rows();
+        sources.push((file.path, read.rows()));
         for (all, cells) in declared.iter_mut().zip(read.declared) {
-            append(all, cells);
+            all.extend(cells);
         }
         for (name, values) in read.extra {
             let column = extra.entry(name).or_default();
             column.resize(before, None);
             column.extend(values);
         }
-        source.extend(std::iter::repeat_n(file.path.as_str().to_owned(), n));
         line.extend(read.line);
         rescued.extend(read.rescued);
         corrupt.extend(read.corrupt);
     }
+    let source: Vec<&str> = sources
+        .iter()
+        .flat_map(|(path, n)| std::iter::repeat_n(path.as_str(), *n))
+        .collect();
     let mut columns: Vec<Column> = read_schema
         .fields
         .iter()
         .zip(declared)
-        .map(|((name, _), cells)| cells_column(name, cells))
+        .map(|((name, _), cells)| cells.into_column(name))
         .collect();
     for (name, mut values) in extra {
         values.resize(rows, None);
@@ -103,34 +113,4 @@ pub fn frame(
     columns.push(Column::new(RESCUED.into(), rescued));
     columns.push(Column::new(CORRUPT.into(), corrupt));
     Ok(DataFrame::new(rows, columns)?)
-}
-
-fn append(all: &mut Cells, cells: Cells) {
-    match (all, cells) {
-        (Cells::Str(a), Cells::Str(b)) => a.extend(b),
-        (Cells::Int(a), Cells::Int(b)) => a.extend(b),
-        (Cells::F64(a), Cells::F64(b)) => a.extend(b),
-        (Cells::Bool(a), Cells::Bool(b)) => a.extend(b),
-        // Same schema on both sides: the kinds always match.
-        (a, b) => {
-            let n = b.len();
-            for _ in 0..n {
-                match a {
-                    Cells::Str(v) => v.push(None),
-                    Cells::Int(v) => v.push(None),
-                    Cells::F64(v) => v.push(None),
-                    Cells::Bool(v) => v.push(None),
-                }
-            }
-        }
-    }
-}
-
-fn cells_column(name: &str, cells: Cells) -> Column {
-    match cells {
-        Cells::Str(v) => Column::new(name.into(), v),
-        Cells::Int(v) => Column::new(name.into(), v),
-        Cells::F64(v) => Column::new(name.into(), v),
-        Cells::Bool(v) => Column::new(name.into(), v),
-    }
 }

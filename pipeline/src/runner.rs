@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
+
 use notify::event::{ModifyKind, RenameMode};
 use notify::{EventKind, RecursiveMode, Watcher};
 
@@ -17,14 +19,32 @@ use crate::source::stability::StabilityTracker;
 
 /// Set by SIGINT/SIGTERM: finish the current batch, commit, exit 0.
 #[derive(Debug, Clone, Default)]
-pub struct Shutdown(Arc<AtomicBool>);
+pub struct Shutdown(Arc<ShutdownState>);
+
+#[derive(Debug, Default)]
+struct ShutdownState {
+    requested: AtomicBool,
+    notify: Notify,
+}
 
 impl Shutdown {
     pub fn request(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.requested.store(true, Ordering::SeqCst);
+        self.0.notify.notify_waiters();
     }
     pub fn requested(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.requested.load(Ordering::SeqCst)
+    }
+    /// Resolves once shutdown is requested.
+    pub async fn wait(&self) {
+        loop {
+            // Created before the check, so a request in between still wakes it.
+            let notified = self.0.notify.notified();
+            if self.requested() {
+                return;
+            }
+            notified.await;
+        }
     }
     /// Requests shutdown on SIGINT or SIGTERM.
     pub fn on_signals(&self) -> Result<()> {
@@ -138,6 +158,7 @@ impl Runner {
         let interval = self.pipeline.config.trigger_interval;
         let stability = self.pipeline.config.source.stability;
         let mut last_full = Instant::now();
+        let shutdown = self.shutdown.clone();
         self.poll().await?;
         while !self.shutdown.requested() {
             let wait = self
@@ -158,7 +179,7 @@ impl Runner {
                     }
                 }
                 _ = tokio::time::sleep(wait) => {}
-                _ = wait_for(&self.shutdown) => break,
+                _ = shutdown.wait() => break,
             }
             if changed || last_full.elapsed() >= interval || self.tracker.waiting() > 0 {
                 if last_full.elapsed() >= interval {
@@ -297,10 +318,4 @@ fn batch_size(files: &[Candidate], max_files: usize, max_bytes: u64) -> usize {
         n += 1;
     }
     n.max(1)
-}
-
-async fn wait_for(shutdown: &Shutdown) {
-    while !shutdown.requested() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

@@ -27,17 +27,25 @@ pub fn binary(name: &str) -> PathBuf {
 /// The Python with the pinned test packages: `$ISOLAKE_PYTHON`, else the venv `.ci/run`
 /// creates. Fails (never skips) when it is missing, saying how to get it.
 pub fn python() -> PathBuf {
-    let path = std::env::var_os("ISOLAKE_PYTHON")
+    installed_tool(
+        "ISOLAKE_PYTHON",
+        "venv/bin/python",
+        "the interop tests need Python with deltalake and pyarrow",
+    )
+}
+
+/// A program `.ci/run` installs under `~/.cache/isolake/<relative>`, or `$<env>` if set.
+/// Fails (never skips) when it is missing, saying `why` it is needed and how to get it.
+pub fn installed_tool(env: &str, relative: &str, why: &str) -> PathBuf {
+    let path = std::env::var_os(env)
         .map(PathBuf::from)
         .or_else(|| {
-            std::env::var_os("HOME")
-                .map(|h| PathBuf::from(h).join(".cache/isolake/venv/bin/python"))
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/isolake").join(relative))
         })
-        .expect("HOME or ISOLAKE_PYTHON is set");
+        .unwrap_or_else(|| panic!("HOME or {env} is set"));
     assert!(
         path.exists(),
-        "the interop tests need Python with deltalake and pyarrow, and {} does not exist: \
-         run `.ci/run` (it creates the venv) or set ISOLAKE_PYTHON",
+        "{why}, and {} does not exist: run `.ci/run` (it installs it) or set {env}",
         path.display()
     );
     path

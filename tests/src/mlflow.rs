@@ -15,20 +15,11 @@ use std::time::{Duration, Instant};
 /// The `mlflow` executable: `$ISOLAKE_MLFLOW`, else the venv `.ci/run` creates. Fails (never
 /// skips) when it is missing, saying how to get it.
 pub fn mlflow() -> PathBuf {
-    let path = std::env::var_os("ISOLAKE_MLFLOW")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(|h| PathBuf::from(h).join(".cache/isolake/venv-mlflow/bin/mlflow"))
-        })
-        .expect("HOME or ISOLAKE_MLFLOW is set");
-    assert!(
-        path.exists(),
-        "the MLflow tests need a real MLflow server, and {} does not exist: run `.ci/run` \
-         (it installs the pinned MLflow into ~/.cache/isolake/venv-mlflow) or set ISOLAKE_MLFLOW",
-        path.display()
-    );
-    path
+    crate::installed_tool(
+        "ISOLAKE_MLFLOW",
+        "venv-mlflow/bin/mlflow",
+        "the MLflow tests need a real MLflow server",
+    )
 }
 
 /// A port nothing listens on right now.

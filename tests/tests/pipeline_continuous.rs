@@ -6,7 +6,7 @@ mod support;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use support::{Lake, generate};
+use support::{Lake, generate, non_null, strings};
 
 fn wait_for_silver(lake: &Lake, rows: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -59,20 +59,12 @@ fn continuous_mode_picks_up_files_waits_for_complete_ones_and_stops_on_sigterm()
     wait_for_silver(&lake, 1_000);
     let bronze = lake.read("bronze");
     assert_eq!(bronze.height(), 1_000);
-    assert_eq!(
-        bronze
-            .column("_corrupt_record")
-            .unwrap()
-            .is_not_null()
-            .sum(),
-        Some(0)
-    );
+    assert_eq!(non_null(&bronze, "_corrupt_record"), 0);
     let events = lake.read("event_log");
-    let statuses = events.column("status").unwrap().str().unwrap().clone();
     assert!(
-        statuses
+        strings(&events, "status")
             .iter()
-            .all(|s| s != Some("changed_after_ingestion")),
+            .all(|s| s.as_deref() != Some("changed_after_ingestion")),
         "slow.json was read before it was complete"
     );
 

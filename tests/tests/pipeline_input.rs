@@ -3,9 +3,8 @@
 
 mod support;
 
-use polars::prelude::*;
 use serde_json::json;
-use support::{Lake, count_lines, event_sum, generate};
+use support::{Lake, count_lines, event_sum, generate, non_null, strings};
 
 fn record(id: &str, amount: f64) -> String {
     json!({
@@ -16,18 +15,6 @@ fn record(id: &str, amount: f64) -> String {
         "seconds_since_last_txn": 60.0, "account_age_days": 100
     })
     .to_string()
-}
-
-fn strings(df: &DataFrame, column: &str) -> Vec<Option<String>> {
-    df.column(column)
-        .unwrap()
-        .cast(&DataType::String)
-        .unwrap()
-        .str()
-        .unwrap()
-        .iter()
-        .map(|s| s.map(str::to_string))
-        .collect()
 }
 
 #[test]
@@ -112,14 +99,7 @@ fn a_corpus_of_bad_input_lands_every_line_with_a_reason() {
 
     let bronze = lake.read("bronze");
     assert_eq!(bronze.height(), expected_lines);
-    assert_eq!(
-        bronze
-            .column("_corrupt_record")
-            .unwrap()
-            .is_not_null()
-            .sum(),
-        Some(corrupt_lines as u32)
-    );
+    assert_eq!(non_null(&bronze, "_corrupt_record"), corrupt_lines);
     let rescued = strings(&bronze, "_rescued_data");
     assert!(
         rescued.iter().flatten().any(|r| r.contains("\"abc\"")),

@@ -22,22 +22,7 @@ fn score(
     out: &Path,
     cache: &Path,
 ) -> std::process::Output {
-    run(
-        "isolake-score",
-        &[
-            "--model",
-            model,
-            "--registry",
-            registry,
-            "--input",
-            input,
-            "--output",
-            out.to_str().unwrap(),
-            "--cache-dir",
-            cache.to_str().unwrap(),
-        ],
-        &[],
-    )
+    common::score(registry, model, input, out, cache, &[])
 }
 
 #[test]

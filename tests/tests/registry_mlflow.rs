@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use common::{labelled_table, ok, run, scores, train};
+use common::{labelled_table, ok, scores, train};
 use isolake_tests::mlflow::{MlflowServer, free_port};
 use serde_json::Value;
 
@@ -57,22 +57,7 @@ fn score(
     cache: &Path,
     env: &[(&str, &str)],
 ) -> std::process::Output {
-    run(
-        "isolake-score",
-        &[
-            "--model",
-            model,
-            "--registry",
-            registry,
-            "--input",
-            table(),
-            "--output",
-            out.to_str().unwrap(),
-            "--cache-dir",
-            cache.to_str().unwrap(),
-        ],
-        env,
-    )
+    common::score(registry, model, table(), out, cache, env)
 }
 
 #[test]

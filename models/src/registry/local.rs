@@ -23,10 +23,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::backend::RegistryBackend;
-use super::fsutil::{WriteLock, io_error, read_json, unique_suffix, write_atomic, write_json};
 use super::types::{ModelVersion, RunData, RunInfo, RunStatus, TAG_RUN_KEY};
 use super::uri::check_name;
 use crate::error::{Error, Result};
+use crate::fsutil::{WriteLock, io_error, read_json, unique_suffix, write_atomic, write_json};
 
 /// A registry in a local directory.
 #[derive(Clone, Debug)]
@@ -343,7 +343,7 @@ impl RegistryBackend for LocalRegistry {
             let _ = fs::remove_dir_all(&tmp);
             return Err(io_error(&target)(e));
         }
-        super::fsutil::sync_dir(&versions_dir);
+        crate::fsutil::sync_dir(&versions_dir);
         Ok((version, true))
     }
 

@@ -206,6 +206,18 @@ impl MlflowRegistry {
         }
     }
 
+    /// POSTs `{"name": name}` to a `.../create` endpoint: the created object, or `None` when
+    /// one of that name already exists (a concurrent creator is not an error).
+    fn create_named(&self, endpoint: &str, name: &str) -> Result<Option<Value>> {
+        let path = format!("/api/2.0/mlflow/{endpoint}");
+        let body = Some(Body::Json(json!({ "name": name })));
+        match self.send(Method::POST, &path, &[], body)? {
+            Ok(bytes) => self.parse(endpoint, &bytes).map(Some),
+            Err(e) if e.code == "RESOURCE_ALREADY_EXISTS" => Ok(None),
+            Err(e) => Err(self.api_error(endpoint, e)),
+        }
+    }
+
     fn parse(&self, endpoint: &str, bytes: &[u8]) -> Result<Value> {
         if bytes.is_empty() {
             return Ok(json!({}));
@@ -379,21 +391,15 @@ impl RegistryBackend for MlflowRegistry {
         if let Some(v) = get()? {
             return id(&v).ok_or_else(|| self.refused("get-by-name returned no id".into()));
         }
-        let path = "/api/2.0/mlflow/experiments/create";
-        match self.send(
-            Method::POST,
-            path,
-            &[],
-            Some(Body::Json(json!({"name": name}))),
-        )? {
-            Ok(bytes) => id(&self.parse("experiments/create", &bytes)?)
-                .ok_or_else(|| self.refused("experiments/create returned no id".into())),
+        match self.create_named("experiments/create", name)? {
+            Some(created) => {
+                id(&created).ok_or_else(|| self.refused("experiments/create returned no id".into()))
+            }
             // Created by someone else meanwhile.
-            Err(e) if e.code == "RESOURCE_ALREADY_EXISTS" => get()?
+            None => get()?
                 .as_ref()
                 .and_then(id)
                 .ok_or_else(|| self.refused(format!("experiment {name:?} vanished"))),
-            Err(e) => Err(self.api_error("experiments/create", e)),
         }
     }
 
@@ -494,17 +500,7 @@ impl RegistryBackend for MlflowRegistry {
         artifact_dir: &str,
         tags: &[(String, String)],
     ) -> Result<(ModelVersion, bool)> {
-        let path = "/api/2.0/mlflow/registered-models/create";
-        match self.send(
-            Method::POST,
-            path,
-            &[],
-            Some(Body::Json(json!({"name": name}))),
-        )? {
-            Ok(_) => {}
-            Err(e) if e.code == "RESOURCE_ALREADY_EXISTS" => {}
-            Err(e) => return Err(self.api_error("registered-models/create", e)),
-        }
+        self.create_named("registered-models/create", name)?;
         let source = format!(
             "{}/{}",
             run.artifact_uri.trim_end_matches('/'),

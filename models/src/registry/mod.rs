@@ -16,7 +16,6 @@
 //! code, call it through `tokio::task::spawn_blocking`.
 
 mod backend;
-mod fsutil;
 mod local;
 #[cfg(feature = "mlflow")]
 mod mlflow;
@@ -309,10 +308,10 @@ impl Registry {
                         actual,
                     ));
                 }
-                fsutil::write_atomic(&cached, &bytes)?;
+                crate::fsutil::write_atomic(&cached, &bytes)?;
                 bytes
             }
-            Err(e) => return Err(fsutil::io_error(&cached)(e)),
+            Err(e) => return Err(crate::fsutil::io_error(&cached)(e)),
         };
         let model = IsolationForest::from_artifact_bytes(&bytes)?;
         Ok((
@@ -331,7 +330,7 @@ impl Registry {
 
 /// Loads an artifact file given by path.
 fn load_file(requested: &str, path: &Path) -> Result<(IsolationForest, ResolvedModel)> {
-    let bytes = std::fs::read(path).map_err(fsutil::io_error(path))?;
+    let bytes = std::fs::read(path).map_err(crate::fsutil::io_error(path))?;
     let model = IsolationForest::from_artifact_bytes(&bytes)?;
     let name = path
         .file_stem()

@@ -51,7 +51,7 @@ impl DedupIndex {
         let times = rows.column("t")?.i64()?;
         for (k, t) in keys.iter().zip(times.iter()) {
             if let (Some(k), Some(t)) = (k, t) {
-                index.insert(k, t);
+                index.insert(k.to_string(), t);
             }
         }
         Ok(index)
@@ -61,9 +61,9 @@ impl DedupIndex {
         self.keys.contains_key(key)
     }
 
-    pub fn insert(&mut self, key: &str, time_us: i64) {
+    pub fn insert(&mut self, key: String, time_us: i64) {
         self.newest_us = self.newest_us.max(time_us);
-        self.keys.insert(key.to_string(), time_us);
+        self.keys.insert(key, time_us);
     }
 
     /// Forgets keys older than the window.

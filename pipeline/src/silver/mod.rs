@@ -16,9 +16,7 @@ use std::collections::HashSet;
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::bronze::{
-    BATCH_ID, CORRUPT, INGESTED_AT, RESCUED, SOURCE_FILE, SOURCE_LINE, utc_micros,
-};
+use crate::bronze::{CORRUPT, LINEAGE, RESCUED, SOURCE_FILE, SOURCE_LINE, with_metadata};
 use crate::config::{Action, Config};
 use crate::error::{Error, Result};
 use dedup::DedupIndex;
@@ -65,7 +63,7 @@ pub struct SilverBatch {
 
 /// Silver's table schema.
 pub fn schema(config: &Config) -> Schema {
-    let mut schema: Schema = config
+    let schema: Schema = config
         .schema
         .fields
         .iter()
@@ -76,16 +74,7 @@ pub fn schema(config: &Config) -> Schema {
             Field::new(name.as_str().into(), ty.polars_dtype())
         })
         .collect();
-    for (name, dtype) in [
-        (SOURCE_FILE, DataType::String),
-        (SOURCE_LINE, DataType::Int64),
-        (INGESTED_AT, utc_micros()),
-        (BATCH_ID, DataType::Int64),
-        (RESCUED, DataType::String),
-    ] {
-        schema.with_column(name.into(), dtype);
-    }
-    schema
+    with_metadata(schema, &LINEAGE)
 }
 
 /// Quarantine's table schema: bronze's plus the reasons.
@@ -117,66 +106,39 @@ pub fn process(
         .collect();
     let rescued_count = bronze.column(RESCUED)?.is_not_null().sum().unwrap_or(0) as usize;
 
-    // Per row: the reasons it failed, and the strongest action among them.
-    let mut reasons: Vec<Vec<String>> = vec![Vec::new(); rows];
-    let mut action: Vec<Option<Action>> = vec![None; rows];
-    fn note(
-        reasons: &mut [Vec<String>],
-        action: &mut [Option<Action>],
-        row: usize,
-        reason: &str,
-        a: Action,
-    ) {
-        reasons[row].push(reason.to_string());
-        action[row] = Some(action[row].map_or(a, |old| old.max(a)));
-    }
+    let corrupt_rows = corrupt.iter().filter(|c| **c).count();
+
+    let mut verdicts = Verdicts::new(rows);
     for row in (0..rows).filter(|r| corrupt[*r]) {
-        note(
-            &mut reasons,
-            &mut action,
-            row,
-            CORRUPT_REASON,
-            Action::Quarantine,
-        );
+        verdicts.note(row, CORRUPT_REASON, Action::Quarantine);
     }
     let mut counts = Vec::new();
-    let type_errors = &typed.type_errors;
     let mut type_failed = 0;
-    for row in 0..rows {
-        if !corrupt[row] && !type_errors[row].is_empty() {
+    for (row, errors) in typed.type_errors.iter().enumerate() {
+        if !corrupt[row] && !errors.is_empty() {
             type_failed += 1;
-            note(
-                &mut reasons,
-                &mut action,
-                row,
-                &format!("{TYPE_REASON}({})", type_errors[row].join(",")),
-                config.silver.on_type_error,
-            );
+            let reason = format!("{TYPE_REASON}({})", errors.join(","));
+            verdicts.note(row, &reason, config.silver.on_type_error);
         }
     }
     counts.push(ExpectationCount {
         name: TYPE_REASON.into(),
         action: config.silver.on_type_error.as_str(),
-        passed: rows - type_failed - corrupt.iter().filter(|c| **c).count(),
+        passed: rows - type_failed - corrupt_rows,
         failed: type_failed,
     });
     let results = expectations::evaluate(&typed.frame, compiled)?;
     for (expectation, passes) in compiled.iter().zip(&results) {
         let mut failed = 0;
+        let mut first_failure = None;
         for row in (0..rows).filter(|r| !corrupt[*r] && !passes[*r]) {
             failed += 1;
-            note(
-                &mut reasons,
-                &mut action,
-                row,
-                &expectation.name,
-                expectation.action,
-            );
+            first_failure.get_or_insert(row);
+            verdicts.note(row, &expectation.name, expectation.action);
         }
-        if expectation.action == Action::Fail && failed > 0 {
-            let Some(row) = (0..rows).find(|r| !corrupt[*r] && !passes[*r]) else {
-                continue;
-            };
+        if expectation.action == Action::Fail
+            && let Some(row) = first_failure
+        {
             return Err(Error::ExpectationFailed {
                 name: expectation.name.clone(),
                 batch,
@@ -187,7 +149,7 @@ pub fn process(
         counts.push(ExpectationCount {
             name: expectation.name.clone(),
             action: expectation.action.as_str(),
-            passed: rows - failed - corrupt.iter().filter(|c| **c).count(),
+            passed: rows - failed - corrupt_rows,
             failed,
         });
     }
@@ -205,25 +167,23 @@ pub fn process(
         let times = times.i64()?;
         let mut in_batch: HashSet<&str> = HashSet::new();
         for row in 0..rows {
-            if matches!(action[row], Some(Action::Drop | Action::Quarantine)) {
+            if matches!(
+                verdicts.action[row],
+                Some(Action::Drop | Action::Quarantine)
+            ) {
                 continue;
             }
             let Some(k) = keys.get(row) else { continue };
             if dedup.contains(k) || !in_batch.insert(k) {
                 duplicates += 1;
-                note(
-                    &mut reasons,
-                    &mut action,
-                    row,
-                    DUPLICATE_REASON,
-                    Action::Quarantine,
-                );
+                verdicts.note(row, DUPLICATE_REASON, Action::Quarantine);
             } else {
                 accepted.push((k.to_string(), times.get(row).unwrap_or(i64::MIN)));
             }
         }
     }
 
+    let Verdicts { reasons, action } = verdicts;
     let keep: BooleanChunked = action
         .iter()
         .map(|a| matches!(a, None | Some(Action::Warn)))
@@ -250,7 +210,7 @@ pub fn process(
     quarantine.with_column(reason_column)?;
 
     for (k, t) in accepted {
-        dedup.insert(&k, t);
+        dedup.insert(k, t);
     }
     dedup.prune();
 
@@ -261,7 +221,7 @@ pub fn process(
         quarantined: quarantine.height(),
         duplicates,
         rescued: rescued_count,
-        corrupt: corrupt.iter().filter(|c| **c).count(),
+        corrupt: corrupt_rows,
         expectations: counts,
     };
     Ok(SilverBatch {
@@ -269,6 +229,26 @@ pub fn process(
         quarantine,
         stats,
     })
+}
+
+/// Per row: the reasons it failed, and the strongest action among them.
+struct Verdicts {
+    reasons: Vec<Vec<String>>,
+    action: Vec<Option<Action>>,
+}
+
+impl Verdicts {
+    fn new(rows: usize) -> Self {
+        Self {
+            reasons: vec![Vec::new(); rows],
+            action: vec![None; rows],
+        }
+    }
+
+    fn note(&mut self, row: usize, reason: &str, action: Action) {
+        self.reasons[row].push(reason.to_string());
+        self.action[row] = Some(self.action[row].map_or(action, |old| old.max(action)));
+    }
 }
 
 /// One row as `file:line {json-ish}` for error messages (long values cut).

@@ -6,9 +6,7 @@ use isolake_data::record::FieldType;
 use polars::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::bronze::{
-    BATCH_ID, INGESTED_AT, RESCUED, SOURCE_FILE, SOURCE_LINE, bronze_dtype, utc_micros,
-};
+use crate::bronze::{LINEAGE, RESCUED, bronze_dtype, utc_micros};
 use crate::config::Config;
 use crate::error::Result;
 
@@ -99,7 +97,7 @@ pub(super) fn type_frame(bronze: &DataFrame, config: &Config) -> Result<Typed> {
             }
         }
     }
-    for name in [SOURCE_FILE, SOURCE_LINE, INGESTED_AT, BATCH_ID, RESCUED] {
+    for name in LINEAGE {
         columns.push(bronze.column(name)?.clone());
     }
     Ok(Typed {

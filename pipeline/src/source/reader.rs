@@ -36,7 +36,8 @@ pub enum Cells {
 }
 
 impl Cells {
-    fn for_type(ty: FieldType, capacity: usize) -> Self {
+    /// An empty column for a declared field (timestamps stay text in bronze).
+    pub fn for_type(ty: FieldType, capacity: usize) -> Self {
         match ty {
             FieldType::String | FieldType::Timestamp => Cells::Str(Vec::with_capacity(capacity)),
             FieldType::Integer => Cells::Int(Vec::with_capacity(capacity)),
@@ -94,6 +95,31 @@ impl Cells {
             self.push_null();
         }
         ok
+    }
+
+    /// Appends `other`'s cells. Both come from [`Cells::for_type`] of the same field, so the
+    /// kinds match; a mismatch (a bug) pads with nulls rather than losing the row count.
+    pub fn extend(&mut self, other: Cells) {
+        match (self, other) {
+            (Cells::Str(a), Cells::Str(b)) => a.extend(b),
+            (Cells::Int(a), Cells::Int(b)) => a.extend(b),
+            (Cells::F64(a), Cells::F64(b)) => a.extend(b),
+            (Cells::Bool(a), Cells::Bool(b)) => a.extend(b),
+            (a, b) => {
+                debug_assert!(false, "cells of different kinds");
+                (0..b.len()).for_each(|_| a.push_null());
+            }
+        }
+    }
+
+    pub fn into_column(self, name: &str) -> polars::prelude::Column {
+        use polars::prelude::Column;
+        match self {
+            Cells::Str(v) => Column::new(name.into(), v),
+            Cells::Int(v) => Column::new(name.into(), v),
+            Cells::F64(v) => Column::new(name.into(), v),
+            Cells::Bool(v) => Column::new(name.into(), v),
+        }
     }
 
     pub fn len(&self) -> usize {

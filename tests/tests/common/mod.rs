@@ -92,6 +92,30 @@ pub fn scores(parquet: &Path) -> Vec<(String, Option<f64>)> {
         .collect()
 }
 
+/// Scores `input` with `model` from `registry` into the parquet file `out`.
+pub fn score(
+    registry: &str,
+    model: &str,
+    input: &str,
+    out: &Path,
+    cache: &Path,
+    env: &[(&str, &str)],
+) -> Output {
+    let args = [
+        "--model",
+        model,
+        "--registry",
+        registry,
+        "--input",
+        input,
+        "--output",
+        out.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    run("isolake-score", &args, env)
+}
+
 /// Trains on `table` into `registry` with fixed hyperparameters; returns the output.
 pub fn train(
     registry: &str,

@@ -107,6 +107,24 @@ pub fn count_lines(dir: &Path) -> usize {
     n
 }
 
+/// A column's values as text (nulls as `None`), in row order.
+pub fn strings(df: &DataFrame, column: &str) -> Vec<Option<String>> {
+    df.column(column)
+        .unwrap()
+        .cast(&DataType::String)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|s| s.map(str::to_string))
+        .collect()
+}
+
+/// How many values of a column are not null.
+pub fn non_null(df: &DataFrame, column: &str) -> usize {
+    df.column(column).unwrap().is_not_null().sum().unwrap_or(0) as usize
+}
+
 /// The sorted values of a string column.
 pub fn sorted_strings(df: &DataFrame, column: &str) -> Vec<String> {
     let mut v: Vec<String> = df

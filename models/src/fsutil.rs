@@ -1,4 +1,4 @@
-//! File primitives of the local registry: atomic writes and a lock file.
+//! File primitives: atomic writes (model artifacts, registry files) and the registry's lock file.
 //!
 //! Readers never take the lock: every file they read is replaced by a rename, so they see
 //! the old content or the new one, never a mix. Writers serialise on one lock file per

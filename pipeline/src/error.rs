@@ -55,11 +55,26 @@ pub enum Error {
     #[error("the pipeline's tables disagree: {0}")]
     Inconsistent(String),
 
+    #[error(
+        "no model to score gold with ({uri}): {source}. Train and promote one (isolake-train \
+         --promote production), or set [model] on_missing_model = \"skip_scoring\""
+    )]
+    Model {
+        uri: String,
+        source: isolake_models::Error,
+    },
+
+    #[error("dimension {name:?}: {reason}")]
+    Dimension { name: String, reason: String },
+
     #[error("file watcher: {0}")]
     Watch(String),
 
     #[error(transparent)]
     Data(#[from] isolake_data::Error),
+
+    #[error(transparent)]
+    Score(#[from] isolake_score::Error),
 
     #[error(transparent)]
     Polars(#[from] polars::prelude::PolarsError),

@@ -9,7 +9,7 @@ use crate::error::Result;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FlowEvent {
     pub batch_id: Option<u64>,
-    /// `source`, `bronze`, `silver`, `quarantine` (later `gold`).
+    /// `source`, `bronze`, `silver`, `quarantine`, `gold`, `model`.
     pub flow: String,
     pub files: u64,
     pub bytes: u64,
@@ -24,6 +24,12 @@ pub struct FlowEvent {
     pub backlog_files: u64,
     pub backlog_bytes: u64,
     pub duration_ms: u64,
+    /// Gold: rows that came later than the watermark (scored, but skipped by sequence rules).
+    pub late: u64,
+    /// Gold: alerts raised in this batch.
+    pub alerts: u64,
+    /// Gold: the model version that scored the batch.
+    pub model_version: Option<u64>,
     /// `ok`, `recovered`, `failed`, `refused`, `changed_after_ingestion`, ...
     pub status: String,
     pub error: Option<String>,
@@ -50,6 +56,9 @@ pub fn schema() -> Schema {
         ("duration_ms", DataType::Int64),
         ("status", DataType::String),
         ("error", DataType::String),
+        ("late", DataType::Int64),
+        ("alerts", DataType::Int64),
+        ("model_version", DataType::Int64),
     ] {
         schema.with_column(name.into(), dtype);
     }
@@ -103,6 +112,15 @@ pub fn frame(pipeline_id: &str, events: &[FlowEvent]) -> Result<DataFrame> {
             events
                 .iter()
                 .map(|e| e.error.as_deref())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new("late".into(), int(|e| e.late)),
+        Column::new("alerts".into(), int(|e| e.alerts)),
+        Column::new(
+            "model_version".into(),
+            events
+                .iter()
+                .map(|e| e.model_version.map(|v| v as i64))
                 .collect::<Vec<_>>(),
         ),
     ];

@@ -6,6 +6,7 @@
 //! source      the Auto Loader: listing, stability, progress from the Delta log, reading lines
 //! bronze      every landed line as read, with _source_file/_line, _rescued_data, _corrupt_record
 //! silver      typing, expectations (warn/drop/quarantine/fail), dedup
+//! gold        scores (model UDF), rule detectors, alerts, detector state, dimensions
 //! event_log   one row per flow per batch
 //! lock        one running pipeline per id
 //! pipeline    the micro-batch and crash recovery
@@ -17,6 +18,8 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod event_log;
+pub mod gold;
+mod gold_flow;
 pub mod lock;
 pub mod pipeline;
 pub mod runner;

@@ -8,6 +8,7 @@
 //! without loss or duplicates.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use isolake_data::lake::{AppTransaction, AppendOutcome, Commit, LakeTable, location};
@@ -18,13 +19,15 @@ use crate::bronze::{self, BATCH_ID, SOURCE_FILE, SOURCE_LINE};
 use crate::config::{Config, Evolution};
 use crate::error::{Error, Result};
 use crate::event_log::{self, FlowEvent};
+use crate::gold::Gold;
+use crate::gold::dimensions::Lookup;
 use crate::lock::PipelineLock;
 use crate::silver::dedup::DedupIndex;
 use crate::silver::expectations::{self, Compiled};
 use crate::silver::{self, SilverBatch};
 use crate::source::SourceFile;
 use crate::source::listing::Candidate;
-use crate::source::progress::{BatchProgress, SeenFiles};
+use crate::source::progress::{BatchProgress, DRAIN_FLOW, SeenFiles};
 use crate::source::reader::{self, ReadSchema};
 use crate::tables::Tables;
 
@@ -38,16 +41,27 @@ pub struct BatchSummary {
     pub silver_rows: usize,
     pub quarantined: usize,
     pub dropped: usize,
+    pub alerts: usize,
+}
+
+/// How to open a pipeline.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenOptions {
+    /// Empty silver, quarantine and gold, then rebuild them from bronze (`run --full-refresh`).
+    pub full_refresh: bool,
 }
 
 pub struct Pipeline {
     pub config: Config,
     pub tables: Tables,
     pub seen: SeenFiles,
+    pub(crate) lake_dir: PathBuf,
     compiled: Vec<Compiled>,
     dedup: DedupIndex,
     read_schema: ReadSchema,
     next_batch: u64,
+    pub(crate) gold: Option<Gold>,
+    pub(crate) lookup: Lookup,
     _lock: PipelineLock,
 }
 
@@ -55,6 +69,11 @@ impl Pipeline {
     /// Locks the pipeline, opens (or creates) its tables, reads progress back from the logs
     /// and catches up any table a crash left behind.
     pub async fn open(config: Config) -> Result<Self> {
+        Self::open_with(config, OpenOptions::default()).await
+    }
+
+    /// [`open`](Self::open), optionally rebuilding silver, quarantine and gold from bronze.
+    pub async fn open_with(config: Config, options: OpenOptions) -> Result<Self> {
         let lake_dir = location::local_dir(&location::parse(&config.lake)?)?;
         let lock = PipelineLock::acquire(&lake_dir, &config.id)?;
         let tables = Tables::open(&config).await?;
@@ -80,17 +99,29 @@ impl Pipeline {
             evolved,
             evolution: config.schema.evolution,
         };
+        let gold = match config.gold.enabled() {
+            true => Some(Gold::new(&config, &lake_dir)?),
+            false => None,
+        };
         let mut pipeline = Self {
             dedup: DedupIndex::new(config.silver.dedup_window),
+            lookup: Lookup::new(&config.gold.dimensions),
             config,
             tables,
             seen,
+            lake_dir,
             compiled,
             read_schema,
             next_batch: bronze_version + 1,
+            gold,
             _lock: lock,
         };
-        pipeline.recover(bronze_version).await?;
+        if options.full_refresh {
+            pipeline.truncate_derived().await?;
+        }
+        pipeline
+            .recover(bronze_version, options.full_refresh)
+            .await?;
         Ok(pipeline)
     }
 
@@ -99,13 +130,19 @@ impl Pipeline {
         self.next_batch
     }
 
-    /// Re-runs silver, quarantine and the event log for batches bronze holds but they do not.
-    async fn recover(&mut self, bronze_batch: u64) -> Result<()> {
+    /// Re-runs silver, quarantine, gold and the event log for batches bronze holds but they
+    /// do not (after a crash, or all of them after a full refresh).
+    async fn recover(&mut self, bronze_batch: u64, full_refresh: bool) -> Result<()> {
         let id = self.config.id.clone();
         let silver_at = app_batch(&self.tables.silver, &id).await?;
         let quarantine_at = app_batch(&self.tables.quarantine, &id).await?;
         let events_at = app_batch(&self.tables.event_log, &id).await?;
-        let from = silver_at.min(quarantine_at).min(events_at) + 1;
+        let gold_at = self.restore_gold().await?;
+        let from = silver_at
+            .min(quarantine_at)
+            .min(events_at)
+            .min(gold_at.unwrap_or(u64::MAX))
+            + 1;
         if silver_at > bronze_batch || quarantine_at > bronze_batch {
             return Err(Error::Inconsistent(format!(
                 "silver is at batch {silver_at} and quarantine at {quarantine_at}, but bronze \
@@ -113,6 +150,12 @@ impl Pipeline {
             )));
         }
         self.dedup = self.load_dedup(from).await?;
+        let started_all = Instant::now();
+        let mut totals = FlowEvent {
+            flow: "full_refresh".into(),
+            status: "ok".into(),
+            ..Default::default()
+        };
         for batch in from..=bronze_batch {
             let started = Instant::now();
             let bronze_rows = self
@@ -125,7 +168,7 @@ impl Pipeline {
             tracing::info!(
                 batch,
                 rows = bronze_rows.height(),
-                "catching up silver from bronze"
+                "catching up from bronze"
             );
             let out = silver::process(
                 &bronze_rows,
@@ -135,11 +178,28 @@ impl Pipeline {
                 batch,
             )?;
             let mut events = self.commit_silver(batch, &out).await?;
-            for e in &mut events {
-                e.status = "recovered".into();
-                e.duration_ms = started.elapsed().as_millis() as u64;
+            if gold_at.is_some_and(|g| batch > g) {
+                let drain = self.seen.drains.contains(&batch);
+                events.extend(self.commit_gold(batch, &out.silver, drain).await?);
             }
-            self.commit_events(Some(batch), events).await?;
+            totals.rows_in += bronze_rows.height() as u64;
+            totals.rows_out += out.stats.rows_out as u64;
+            totals.quarantined += out.stats.quarantined as u64;
+            totals.alerts += events.iter().map(|e| e.alerts).sum::<u64>();
+            if batch > events_at {
+                for e in &mut events {
+                    e.status = "recovered".into();
+                    e.duration_ms = started.elapsed().as_millis() as u64;
+                }
+                self.commit_events(Some(batch), events).await?;
+            }
+        }
+        if full_refresh {
+            totals.duration_ms = started_all.elapsed().as_millis() as u64;
+            totals.error = Some(format!(
+                "rebuilt batches {from}..={bronze_batch} from bronze"
+            ));
+            self.commit_events(None, vec![totals]).await?;
         }
         Ok(())
     }
@@ -232,6 +292,7 @@ impl Pipeline {
             batch,
             flow: "bronze".into(),
             files: sources.clone(),
+            state: None,
         };
         let commit = Commit {
             app_transaction: Some(self.txn(batch)),
@@ -270,6 +331,9 @@ impl Pipeline {
         for e in &mut events {
             e.duration_ms = duration_ms;
         }
+        let gold_events = self.commit_gold(batch, &out.silver, false).await?;
+        let alerts = gold_events.iter().map(|e| e.alerts).sum::<u64>() as usize;
+        events.extend(gold_events);
         events.extend(source_events);
         self.commit_events(Some(batch), events).await?;
         Ok(BatchSummary {
@@ -280,6 +344,41 @@ impl Pipeline {
             silver_rows: out.stats.rows_out,
             quarantined: out.stats.quarantined,
             dropped: out.stats.dropped,
+            alerts,
+        })
+    }
+
+    /// A batch without files that releases every row gold still holds back for the
+    /// watermark (`run --drain`: the input has ended, as Flink does at the end of a bounded
+    /// source). Recorded in bronze like any batch, so a replay drains at the same point.
+    pub async fn drain(&mut self) -> Result<BatchSummary> {
+        let batch = self.next_batch;
+        let empty = DataFrame::empty_with_schema(&self.tables.bronze.schema()?);
+        let progress = BatchProgress {
+            pipeline: self.config.id.clone(),
+            batch,
+            flow: DRAIN_FLOW.into(),
+            files: Vec::new(),
+            state: None,
+        };
+        let commit = Commit {
+            app_transaction: Some(self.txn(batch)),
+            metadata: progress.to_metadata()?,
+            evolve_schema: false,
+        };
+        self.tables.bronze.append(&empty, commit).await?;
+        self.seen.drains.insert(batch);
+        self.next_batch = batch + 1;
+        let out = silver::process(&empty, &self.config, &self.compiled, &mut self.dedup, batch)?;
+        let mut events = self.commit_silver(batch, &out).await?;
+        let gold_events = self.commit_gold(batch, &out.silver, true).await?;
+        let alerts = gold_events.iter().map(|e| e.alerts).sum::<u64>() as usize;
+        events.extend(gold_events);
+        self.commit_events(Some(batch), events).await?;
+        Ok(BatchSummary {
+            batch,
+            alerts,
+            ..Default::default()
         })
     }
 
@@ -293,6 +392,7 @@ impl Pipeline {
             batch,
             flow: "skip_existing".into(),
             files: files.clone(),
+            state: None,
         };
         let commit = Commit {
             app_transaction: Some(self.txn(batch)),
@@ -304,6 +404,7 @@ impl Pipeline {
         self.next_batch = batch + 1;
         let out = silver::process(&empty, &self.config, &self.compiled, &mut self.dedup, batch)?;
         let mut events = self.commit_silver(batch, &out).await?;
+        events.extend(self.commit_gold(batch, &out.silver, false).await?);
         events.push(FlowEvent {
             batch_id: Some(batch),
             flow: "source".into(),
@@ -323,6 +424,7 @@ impl Pipeline {
             batch,
             flow: flow.into(),
             files: Vec::new(),
+            state: None,
         };
         let silver_commit = Commit {
             app_transaction: Some(self.txn(batch)),
@@ -380,6 +482,8 @@ impl Pipeline {
         let frame = event_log::frame(&self.config.id, &events)?;
         let commit = Commit {
             app_transaction: batch.map(|b| self.txn(b)),
+            // Older lakes' event logs grow the gold columns.
+            evolve_schema: true,
             ..Default::default()
         };
         self.tables.event_log.append(&frame, commit).await?;
@@ -400,7 +504,7 @@ impl Pipeline {
         }
     }
 
-    fn txn(&self, batch: u64) -> AppTransaction {
+    pub(crate) fn txn(&self, batch: u64) -> AppTransaction {
         AppTransaction {
             app_id: self.config.id.clone(),
             version: batch as i64,
@@ -409,6 +513,6 @@ impl Pipeline {
 }
 
 /// The last batch pipeline `id` committed to `table` (0 for none).
-async fn app_batch(table: &LakeTable, id: &str) -> Result<u64> {
+pub(crate) async fn app_batch(table: &LakeTable, id: &str) -> Result<u64> {
     Ok(table.app_version(id).await?.map_or(0, |v| v.max(0) as u64))
 }

@@ -80,6 +80,9 @@ impl RunSummary {
     pub fn quarantined(&self) -> usize {
         self.batches.iter().map(|b| b.quarantined).sum()
     }
+    pub fn alerts(&self) -> usize {
+        self.batches.iter().map(|b| b.alerts).sum()
+    }
 }
 
 /// The Auto Loader's loop state around a pipeline.

@@ -7,12 +7,14 @@ use polars::prelude::Schema;
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::{bronze, event_log, silver};
+use crate::{bronze, event_log, gold, silver};
 
 pub const BRONZE: &str = "bronze";
 pub const SILVER: &str = "silver";
 pub const QUARANTINE: &str = "quarantine";
 pub const EVENT_LOG: &str = "event_log";
+pub const SCORED: &str = "gold/scored_transactions";
+pub const ALERTS: &str = "gold/alerts";
 
 #[derive(Debug)]
 pub struct Tables {
@@ -20,6 +22,14 @@ pub struct Tables {
     pub silver: LakeTable,
     pub quarantine: LakeTable,
     pub event_log: LakeTable,
+    /// Only when gold is configured (a model or a detector).
+    pub gold: Option<GoldTables>,
+}
+
+#[derive(Debug)]
+pub struct GoldTables {
+    pub scored: LakeTable,
+    pub alerts: LakeTable,
 }
 
 impl Tables {
@@ -62,11 +72,33 @@ impl Tables {
             "one row per flow per batch",
         )
         .await?;
+        let gold = if config.gold.enabled() {
+            let scored = open(
+                config,
+                SCORED,
+                &gold::scored_schema(&silver::schema(config)),
+                HashMap::new(),
+                "every silver row with its anomaly score and explanation",
+            )
+            .await?;
+            let alerts = open(
+                config,
+                ALERTS,
+                &gold::alerts::schema(),
+                HashMap::new(),
+                "one row per alert from the model or a rule detector",
+            )
+            .await?;
+            Some(GoldTables { scored, alerts })
+        } else {
+            None
+        };
         Ok(Self {
             bronze,
             silver,
             quarantine,
             event_log,
+            gold,
         })
     }
 }

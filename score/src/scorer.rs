@@ -163,7 +163,16 @@ impl<'m> Scorer<'m> {
         let n = df.height();
         let mut scores: Vec<Option<f64>> = Vec::with_capacity(n);
         let mut flags: Vec<Option<bool>> = Vec::with_capacity(n);
-        let mut top: Vec<Option<Series>> = Vec::with_capacity(if self.explain > 0 { n } else { 0 });
+        // One builder for the whole frame: no Series (or String) per row.
+        let mut top = ListStringChunkedBuilder::new(
+            TOP_FEATURES.into(),
+            if self.explain > 0 { n } else { 0 },
+            if self.explain > 0 {
+                n * self.explain
+            } else {
+                0
+            },
+        );
         let mut summary = ScoreSummary::default();
         let features = self.model.feature_names().to_vec();
         let offset = self.model.offset();
@@ -175,7 +184,7 @@ impl<'m> Scorer<'m> {
             let mut raw = vec![0.0; m.scorable_rows()];
             self.model.score_rows_into(&m.values, &mut raw)?;
             let explained = if self.explain > 0 && !raw.is_empty() {
-                self.model.explain_named(&m.view(), self.explain)?
+                self.model.explain(&m.view(), self.explain)?
             } else {
                 Vec::new()
             };
@@ -188,16 +197,16 @@ impl<'m> Scorer<'m> {
                     flags.push(Some(flagged));
                     summary.anomalies += u64::from(flagged);
                     if self.explain > 0 {
-                        let names: Vec<&str> =
-                            explained[k].iter().map(|c| c.feature.as_str()).collect();
-                        top.push(Some(Series::new(PlSmallStr::EMPTY, names)));
+                        top.append_values_iter(
+                            explained[k].iter().map(|c| features[c.feature].as_str()),
+                        );
                     }
                     k += 1;
                 } else {
                     scores.push(None);
                     flags.push(None);
                     if self.explain > 0 {
-                        top.push(None);
+                        top.append_null();
                     }
                 }
             }
@@ -219,12 +228,7 @@ impl<'m> Scorer<'m> {
             ),
         ];
         if self.explain > 0 {
-            let list: ListChunked = top.into_iter().collect();
-            let mut list = list.into_series();
-            if n == 0 {
-                list = list.cast(&DataType::List(Box::new(DataType::String)))?;
-            }
-            columns.push(list.with_name(TOP_FEATURES.into()).into_column());
+            columns.push(top.finish().into_series().into_column());
         }
         let mut out = df.clone();
         for c in columns {

@@ -75,8 +75,8 @@ pub struct VersionInfo {
 /// A Delta table at a loaded version.
 #[derive(Debug, Clone)]
 pub struct LakeTable {
-    url: Url,
-    table: DeltaTable,
+    pub(super) url: Url,
+    pub(super) table: DeltaTable,
 }
 
 impl LakeTable {
@@ -322,7 +322,7 @@ fn normalised_arrow_schema(schema: &Schema) -> Result<ArrowSchema> {
     Ok(ArrowSchema::new(fields))
 }
 
-fn storage_field(field: &ArrowField) -> Result<ArrowField> {
+pub(super) fn storage_field(field: &ArrowField) -> Result<ArrowField> {
     use arrow::datatypes::{DataType as A, TimeUnit};
     let unsupported = |hint: &str| Error::UnsupportedType {
         column: field.name().clone(),
@@ -354,7 +354,7 @@ fn storage_field(field: &ArrowField) -> Result<ArrowField> {
 
 /// Turns the frame into batches of the table's schema (plus, when `evolve` is set, the frame's
 /// new columns at the end). Returns whether the schema grows.
-fn conform(
+pub(super) fn conform(
     df: &DataFrame,
     table_schema: &ArrowSchema,
     evolve: bool,

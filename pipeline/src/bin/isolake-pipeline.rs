@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use isolake_pipeline::demo::{self, DemoOptions};
+use isolake_pipeline::gold::dimensions;
+use isolake_pipeline::pipeline::OpenOptions;
 use isolake_pipeline::{Config, Error, Pipeline, Runner, Shutdown};
 
 /// Anomalous-transaction lakehouse: landed JSON → bronze → silver → gold Delta tables.
@@ -33,7 +35,8 @@ enum Command {
     /// Run the pipeline: landed files → bronze → silver (+ quarantine), exactly once.
     ///
     /// Exit codes: 0 ok, 1 runtime error, 2 invalid config, 3 another run holds the lock,
-    /// 4 an expectation with action = fail failed (nothing of that batch was committed).
+    /// 4 an expectation with action = fail failed (nothing of that batch was committed),
+    /// 5 no model to score with and [model] on_missing_model = "fail".
     Run {
         /// The pipeline's config file.
         #[arg(long, default_value = "isolake.toml")]
@@ -45,6 +48,30 @@ enum Command {
         /// and committed first).
         #[arg(long)]
         continuous: bool,
+        /// Empty silver, quarantine and gold first, then rebuild them from bronze (after a
+        /// change of expectations, casts, model or detectors).
+        #[arg(long)]
+        full_refresh: bool,
+        /// The input has ended: after the last batch, release every row gold holds back for
+        /// the watermark (like the end of a bounded source in Flink). Later rows older than
+        /// the watermark are then late.
+        #[arg(long, conflicts_with = "continuous")]
+        drain: bool,
+    },
+    /// Upsert a dimension table (e.g. accounts) by key from a CSV or NDJSON file: rows with a
+    /// key in the file are replaced, new keys added (a MERGE, in one Delta commit).
+    LoadDimension {
+        #[arg(long, default_value = "isolake.toml")]
+        config: PathBuf,
+        /// Dimension name: the table is <lake>/dimensions/<name>.
+        #[arg(long)]
+        name: String,
+        /// The file to load (.csv with a header, or .json/.jsonl/.ndjson).
+        #[arg(long)]
+        file: PathBuf,
+        /// Key column (default: the [dimensions.<name>] key, else account_id).
+        #[arg(long)]
+        key: Option<String>,
     },
     /// Check a pipeline config: every problem is reported with its key and line.
     Validate {
@@ -95,7 +122,22 @@ async fn main() -> ExitCode {
             config,
             once: _,
             continuous,
-        } => run(&config, continuous).await,
+            full_refresh,
+            drain,
+        } => {
+            let options = RunOptions {
+                continuous,
+                full_refresh,
+                drain,
+            };
+            run(&config, options).await
+        }
+        Command::LoadDimension {
+            config,
+            name,
+            file,
+            key,
+        } => load_dimension(&config, &name, &file, key).await,
         Command::Validate { config } => match Config::load(&config) {
             Ok(config) => match isolake_pipeline::silver::expectations::compile_all(
                 &config.expectations,
@@ -122,7 +164,50 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(config: &std::path::Path, continuous: bool) -> ExitCode {
+struct RunOptions {
+    continuous: bool,
+    full_refresh: bool,
+    drain: bool,
+}
+
+async fn load_dimension(
+    config: &std::path::Path,
+    name: &str,
+    file: &std::path::Path,
+    key: Option<String>,
+) -> ExitCode {
+    let config = match Config::load(config) {
+        Ok(config) => config,
+        Err(e) => return fail(&e),
+    };
+    let key = key
+        .or_else(|| {
+            config
+                .gold
+                .dimensions
+                .iter()
+                .find(|d| d.name == name)
+                .map(|d| d.key.clone())
+        })
+        .unwrap_or_else(|| "account_id".to_string());
+    let result = match dimensions::read_file(file) {
+        Ok(rows) => dimensions::upsert(&config, name, &key, rows).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(u) => {
+            println!(
+                "dimension {name:?}: {} inserted, {} updated, {} row(s) in total (version {})",
+                u.inserted, u.updated, u.total, u.version
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+async fn run(config: &std::path::Path, options: RunOptions) -> ExitCode {
+    let continuous = options.continuous;
     let config = match Config::load(config) {
         Ok(config) => config,
         Err(e) => return fail(&e),
@@ -131,25 +216,38 @@ async fn run(config: &std::path::Path, continuous: bool) -> ExitCode {
     if let Err(e) = shutdown.on_signals() {
         return fail(&e);
     }
-    let pipeline = match Pipeline::open(config).await {
+    let open = OpenOptions {
+        full_refresh: options.full_refresh,
+    };
+    let pipeline = match Pipeline::open_with(config, open).await {
         Ok(p) => p,
         Err(e) => return fail(&e),
     };
     let mut runner = Runner::new(pipeline, shutdown);
-    let result = if continuous {
+    let mut result = if continuous {
         runner.run_continuous().await
     } else {
         runner.run_once().await
     };
+    if options.drain
+        && let Ok(summary) = &mut result
+    {
+        match runner.pipeline.drain().await {
+            Ok(batch) => summary.batches.push(batch),
+            Err(e) => result = Err(e),
+        }
+    }
     match result {
         Ok(summary) => {
             println!(
-                "{} batch(es), {} file(s): {} bronze row(s), {} silver row(s), {} quarantined",
+                "{} batch(es), {} file(s): {} bronze row(s), {} silver row(s), {} quarantined, \
+                 {} alert(s)",
                 summary.batches.len(),
                 summary.files(),
                 summary.bronze_rows(),
                 summary.silver_rows(),
-                summary.quarantined()
+                summary.quarantined(),
+                summary.alerts()
             );
             ExitCode::SUCCESS
         }
@@ -161,9 +259,10 @@ async fn run(config: &std::path::Path, continuous: bool) -> ExitCode {
 fn fail(error: &Error) -> ExitCode {
     eprintln!("isolake-pipeline: error: {error}");
     ExitCode::from(match error {
-        Error::Config { .. } | Error::Expression { .. } => 2,
+        Error::Config { .. } | Error::Expression { .. } | Error::Dimension { .. } => 2,
         Error::Locked { .. } => 3,
         Error::ExpectationFailed { .. } | Error::NewColumns { .. } => 4,
+        Error::Model { .. } => 5,
         _ => 1,
     })
 }

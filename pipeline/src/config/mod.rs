@@ -4,6 +4,7 @@
 //! report *all* mistakes at once, each with its key and line, instead of the first one only.
 //! Defaults make the canonical transaction record work from a three-key file.
 
+mod gold;
 mod parse;
 
 use std::path::{Path, PathBuf};
@@ -11,6 +12,9 @@ use std::time::Duration;
 
 use isolake_data::record::{CANONICAL_FIELDS, EVENT_TIME, FieldType, KEY, NUMERIC_FEATURES};
 
+pub use gold::{
+    DetectorConfig, DetectorKind, DimensionConfig, GoldConfig, ModelConfig, OnMissingModel,
+};
 pub use parse::ConfigIssue;
 
 use crate::error::{Error, Result};
@@ -30,6 +34,8 @@ pub struct Config {
     /// Continuous mode: how often the landing directory is listed in full, as a safety net
     /// for watcher events the OS dropped.
     pub trigger_interval: Duration,
+    /// Gold: the model, the rule detectors, dimension tables.
+    pub gold: GoldConfig,
 }
 
 /// Where files land and how they are picked.

@@ -43,15 +43,15 @@ const DEFAULT_PATTERNS: [&str; 6] = [
     "*.ndjson.gz",
 ];
 
-struct Walker<'t> {
+pub(super) struct Walker<'t> {
     text: &'t str,
     issues: Vec<ConfigIssue>,
 }
 
-type Value<'i> = Spanned<DeValue<'i>>;
+pub(super) type Value<'i> = Spanned<DeValue<'i>>;
 
 impl<'t> Walker<'t> {
-    fn line(&self, span: Range<usize>) -> usize {
+    pub(super) fn line(&self, span: Range<usize>) -> usize {
         let end = span.start.min(self.text.len());
         self.text.as_bytes()[..end]
             .iter()
@@ -60,7 +60,12 @@ impl<'t> Walker<'t> {
             + 1
     }
 
-    fn issue(&mut self, key: &str, span: Option<Range<usize>>, message: impl Into<String>) {
+    pub(super) fn issue(
+        &mut self,
+        key: &str,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+    ) {
         let line = span.map(|s| self.line(s));
         self.issues.push(ConfigIssue {
             key: key.to_string(),
@@ -70,7 +75,7 @@ impl<'t> Walker<'t> {
     }
 
     /// Reports keys of `table` not in `known`.
-    fn unknown_keys(&mut self, prefix: &str, table: &DeTable<'_>, known: &[&str]) {
+    pub(super) fn unknown_keys(&mut self, prefix: &str, table: &DeTable<'_>, known: &[&str]) {
         for (key, _) in table.iter() {
             if !known.contains(&key.get_ref().as_ref()) {
                 let path = join(prefix, key.get_ref());
@@ -83,7 +88,7 @@ impl<'t> Walker<'t> {
         }
     }
 
-    fn string(&mut self, path: &str, value: &Value<'_>) -> Option<String> {
+    pub(super) fn string(&mut self, path: &str, value: &Value<'_>) -> Option<String> {
         match value.get_ref().as_str() {
             Some(s) => Some(s.to_string()),
             None => {
@@ -98,7 +103,7 @@ impl<'t> Walker<'t> {
         }
     }
 
-    fn boolean(&mut self, path: &str, value: &Value<'_>) -> Option<bool> {
+    pub(super) fn boolean(&mut self, path: &str, value: &Value<'_>) -> Option<bool> {
         match value.get_ref().as_bool() {
             Some(b) => Some(b),
             None => {
@@ -113,7 +118,7 @@ impl<'t> Walker<'t> {
         }
     }
 
-    fn positive_integer(&mut self, path: &str, value: &Value<'_>) -> Option<u64> {
+    pub(super) fn positive_integer(&mut self, path: &str, value: &Value<'_>) -> Option<u64> {
         let parsed = value
             .get_ref()
             .as_integer()
@@ -127,7 +132,7 @@ impl<'t> Walker<'t> {
         }
     }
 
-    fn duration(&mut self, path: &str, value: &Value<'_>) -> Option<Duration> {
+    pub(super) fn duration(&mut self, path: &str, value: &Value<'_>) -> Option<Duration> {
         let text = self.string(path, value)?;
         let parsed = parse_duration(&text);
         if parsed.is_none() {
@@ -140,7 +145,23 @@ impl<'t> Walker<'t> {
         parsed
     }
 
-    fn field_type(&mut self, path: &str, value: &Value<'_>) -> Option<FieldType> {
+    pub(super) fn number(&mut self, path: &str, value: &Value<'_>) -> Option<f64> {
+        let v = value.get_ref();
+        let parsed = match (v.as_float(), v.as_integer()) {
+            (Some(f), _) => f.as_str().replace('_', "").parse::<f64>().ok(),
+            (None, Some(i)) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
+                .ok()
+                .map(|i| i as f64),
+            (None, None) => None,
+        };
+        if parsed.is_none_or(|n| !n.is_finite()) {
+            self.issue(path, Some(value.span()), "expected a number");
+            return None;
+        }
+        parsed
+    }
+
+    pub(super) fn field_type(&mut self, path: &str, value: &Value<'_>) -> Option<FieldType> {
         let text = self.string(path, value)?;
         let ty = match text.as_str() {
             "string" => FieldType::String,
@@ -160,7 +181,7 @@ impl<'t> Walker<'t> {
         Some(ty)
     }
 
-    fn action(&mut self, path: &str, value: &Value<'_>) -> Option<Action> {
+    pub(super) fn action(&mut self, path: &str, value: &Value<'_>) -> Option<Action> {
         let text = self.string(path, value)?;
         let action = match text.as_str() {
             "warn" => Action::Warn,
@@ -179,7 +200,11 @@ impl<'t> Walker<'t> {
         Some(action)
     }
 
-    fn table<'a, 'i>(&mut self, path: &str, value: &'a Value<'i>) -> Option<&'a DeTable<'i>> {
+    pub(super) fn table<'a, 'i>(
+        &mut self,
+        path: &str,
+        value: &'a Value<'i>,
+    ) -> Option<&'a DeTable<'i>> {
         let table = value.get_ref().as_table();
         if table.is_none() {
             let found = value.get_ref().type_str();
@@ -222,7 +247,7 @@ fn join(prefix: &str, key: &str) -> String {
     }
 }
 
-fn get<'a, 'i>(table: &'a DeTable<'i>, key: &str) -> Option<&'a Value<'i>> {
+pub(super) fn get<'a, 'i>(table: &'a DeTable<'i>, key: &str) -> Option<&'a Value<'i>> {
     table
         .iter()
         .find(|(k, _)| k.get_ref() == key)
@@ -250,6 +275,10 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, Vec<ConfigIssue>>
             "schema",
             "silver",
             "expectations",
+            "model",
+            "detectors",
+            "gold",
+            "dimensions",
         ],
     );
 
@@ -282,6 +311,7 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, Vec<ConfigIssue>>
     let silver = parse_silver(&mut w, get(root, "silver"), &schema);
     let expectations = parse_expectations(&mut w, get(root, "expectations"), &schema);
     let (source, batch) = source;
+    let gold = super::gold::parse(&mut w, root, &schema, base);
 
     match (id, w.issues.is_empty()) {
         (Some(id), true) => Ok(Config {
@@ -293,6 +323,7 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, Vec<ConfigIssue>>
             expectations,
             batch,
             trigger_interval,
+            gold,
         }),
         _ => {
             let mut issues = w.issues;
@@ -303,7 +334,7 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, Vec<ConfigIssue>>
 }
 
 /// Paths are made absolute against the config's directory; URLs are kept.
-fn resolve_location(location: &str, base: &Path) -> String {
+pub(super) fn resolve_location(location: &str, base: &Path) -> String {
     if location.contains("://") {
         return location.to_string();
     }

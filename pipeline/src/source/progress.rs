@@ -18,6 +18,9 @@ use crate::error::Result;
 /// The commitInfo key isolake's progress lives under.
 pub const PROGRESS_KEY: &str = "isolake";
 
+/// The bronze flow of a batch that only drains gold's buffer (no files).
+pub const DRAIN_FLOW: &str = "drain";
+
 /// What one batch's commit records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchProgress {
@@ -26,6 +29,9 @@ pub struct BatchProgress {
     pub flow: String,
     #[serde(default)]
     pub files: Vec<SourceFile>,
+    /// Gold: the state snapshot saved with this commit (see `gold::state`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }
 
 impl BatchProgress {
@@ -35,7 +41,7 @@ impl BatchProgress {
         Ok(map)
     }
 
-    fn from_commit_info(info: &Map<String, Value>) -> Option<Self> {
+    pub fn from_commit_info(info: &Map<String, Value>) -> Option<Self> {
         serde_json::from_value(info.get(PROGRESS_KEY)?.clone()).ok()
     }
 }
@@ -44,6 +50,8 @@ impl BatchProgress {
 #[derive(Debug, Default, Clone)]
 pub struct SeenFiles {
     files: HashMap<String, SourceFile>,
+    /// Batches that drained gold's watermark buffer (`run --drain`): a replay must too.
+    pub drains: std::collections::HashSet<u64>,
 }
 
 impl SeenFiles {
@@ -55,6 +63,9 @@ impl SeenFiles {
                 && progress.pipeline == id
             {
                 seen.record(&progress.files);
+                if progress.flow == DRAIN_FLOW {
+                    seen.drains.insert(progress.batch);
+                }
             }
         }
         Ok(seen)

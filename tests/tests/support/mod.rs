@@ -49,6 +49,18 @@ impl Lake {
         out
     }
 
+    /// Runs the pipeline binary with `args` (plus `--config`), which must succeed.
+    pub fn run_with(&self, args: &[&str]) -> Output {
+        let out = self.command(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?} failed ({:?}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     pub fn spawn(&self, args: &[&str]) -> Child {
         self.command(args)
             .stdout(Stdio::piped())

@@ -1,0 +1,372 @@
+//! Gold's part of the config: `[model]`, `[[detectors]]`, `[gold]` and `[dimensions.*]`.
+
+use std::time::Duration;
+
+use toml::de::DeTable;
+
+use super::SchemaConfig;
+use super::parse::{Value, Walker, get, resolve_location};
+
+/// Gold's declaration. Gold runs when a model or a detector is declared.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GoldConfig {
+    pub model: Option<ModelConfig>,
+    pub detectors: Vec<DetectorConfig>,
+    /// Rows whose event time is more than this behind the latest seen are late: scored, but
+    /// skipped by sequence rules (Flink's bounded out-of-orderness).
+    pub allowed_lateness: Duration,
+    /// Dimension tables joined to alerts (`[dimensions.accounts]`).
+    pub dimensions: Vec<DimensionConfig>,
+}
+
+impl GoldConfig {
+    pub fn enabled(&self) -> bool {
+        self.model.is_some() || !self.detectors.is_empty()
+    }
+}
+
+/// The model that scores every silver row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    /// `models:/NAME@ALIAS`, `models:/NAME/VERSION` or an artifact file.
+    pub uri: String,
+    /// Registry location; `None`: `$MLFLOW_TRACKING_URI`, else `<lake>/_registry`.
+    pub registry: Option<String>,
+    /// How often an alias is resolved again in continuous mode (hot swap).
+    pub refresh: Duration,
+    pub on_missing: OnMissingModel,
+    /// How many features `top_features` names (0: none).
+    pub explain: usize,
+    /// Score at or above which a row becomes an alert; `None`: the model's own `is_anomaly`.
+    pub alert_threshold: Option<f64>,
+    /// Column model alerts are keyed by (default `account_id` when the schema has it).
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnMissingModel {
+    /// Score columns are null, rules still run, the event log warns.
+    SkipScoring,
+    /// The batch fails.
+    Fail,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorConfig {
+    pub name: String,
+    pub kind: DetectorKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DetectorKind {
+    /// Flink's DataStream fraud rule: per key, an amount below `small` immediately followed
+    /// (the key's next row in event time) by one above `large`, within `window` (inclusive).
+    SmallThenLarge {
+        key: String,
+        amount: String,
+        small: f64,
+        large: f64,
+        window: Option<Duration>,
+    },
+    /// A per-row SQL predicate.
+    Threshold { expr: String, key: Option<String> },
+}
+
+impl DetectorKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DetectorKind::SmallThenLarge { .. } => "small_then_large",
+            DetectorKind::Threshold { .. } => "threshold",
+        }
+    }
+}
+
+/// A dimension table joined to alerts whose key column is `key`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DimensionConfig {
+    pub name: String,
+    pub key: String,
+}
+
+pub(super) fn parse(
+    w: &mut Walker<'_>,
+    root: &DeTable<'_>,
+    schema: &SchemaConfig,
+    base: &std::path::Path,
+) -> GoldConfig {
+    let mut gold = GoldConfig {
+        allowed_lateness: Duration::from_secs(5),
+        ..Default::default()
+    };
+    if let Some(value) = get(root, "gold")
+        && let Some(table) = w.table("gold", value)
+    {
+        w.unknown_keys("gold", table, &["allowed_lateness"]);
+        if let Some(v) = get(table, "allowed_lateness")
+            && let Some(d) = w.duration("gold.allowed_lateness", v)
+        {
+            gold.allowed_lateness = d;
+        }
+    }
+    gold.model = get(root, "model").and_then(|v| parse_model(w, v, schema, base));
+    if let Some(value) = get(root, "detectors") {
+        gold.detectors = parse_detectors(w, value, schema);
+    }
+    if let Some(value) = get(root, "dimensions")
+        && let Some(table) = w.table("dimensions", value)
+    {
+        for (name, value) in table.iter() {
+            let path = format!("dimensions.{}", name.get_ref());
+            let Some(dim) = w.table(&path, value) else {
+                continue;
+            };
+            w.unknown_keys(&path, dim, &["key"]);
+            let key = get(dim, "key")
+                .and_then(|v| w.string(&format!("{path}.key"), v))
+                .unwrap_or_else(|| "account_id".to_string());
+            gold.dimensions.push(DimensionConfig {
+                name: name.get_ref().to_string(),
+                key,
+            });
+        }
+    }
+    gold
+}
+
+fn has_field(schema: &SchemaConfig, name: &str) -> bool {
+    schema.fields.iter().any(|(n, _)| n == name)
+}
+
+fn parse_model(
+    w: &mut Walker<'_>,
+    value: &Value<'_>,
+    schema: &SchemaConfig,
+    base: &std::path::Path,
+) -> Option<ModelConfig> {
+    let table = w.table("model", value)?;
+    w.unknown_keys(
+        "model",
+        table,
+        &[
+            "uri",
+            "registry",
+            "model_refresh",
+            "on_missing_model",
+            "explain",
+            "alert_threshold",
+            "key",
+        ],
+    );
+    let uri = match get(table, "uri") {
+        Some(v) => w.string("model.uri", v)?,
+        None => {
+            w.issue(
+                "model.uri",
+                Some(value.span()),
+                "missing: e.g. uri = \"models:/fraud@production\"",
+            );
+            return None;
+        }
+    };
+    if let Err(e) = isolake_models::ModelUri::parse(&uri) {
+        w.issue(
+            "model.uri",
+            get(table, "uri").map(|v| v.span()),
+            e.to_string(),
+        );
+    }
+    let registry = get(table, "registry")
+        .and_then(|v| w.string("model.registry", v))
+        .map(|r| resolve_location(&r, base));
+    let refresh = get(table, "model_refresh")
+        .and_then(|v| w.duration("model.model_refresh", v))
+        .unwrap_or(Duration::from_secs(30));
+    let on_missing = match get(table, "on_missing_model") {
+        None => OnMissingModel::SkipScoring,
+        Some(v) => match w.string("model.on_missing_model", v).as_deref() {
+            Some("skip_scoring") => OnMissingModel::SkipScoring,
+            Some("fail") => OnMissingModel::Fail,
+            Some(other) => {
+                w.issue(
+                    "model.on_missing_model",
+                    Some(v.span()),
+                    format!("{other:?} is not one of skip_scoring, fail"),
+                );
+                OnMissingModel::SkipScoring
+            }
+            None => OnMissingModel::SkipScoring,
+        },
+    };
+    let explain = match get(table, "explain") {
+        Some(v) => w.positive_integer("model.explain", v).unwrap_or(3) as usize,
+        None => 3,
+    };
+    let alert_threshold =
+        get(table, "alert_threshold").and_then(|v| w.number("model.alert_threshold", v));
+    let key = match get(table, "key") {
+        Some(v) => w.string("model.key", v),
+        None => has_field(schema, "account_id").then(|| "account_id".to_string()),
+    };
+    Some(ModelConfig {
+        uri,
+        registry,
+        refresh,
+        on_missing,
+        explain,
+        alert_threshold,
+        key,
+    })
+}
+
+fn parse_detectors(
+    w: &mut Walker<'_>,
+    value: &Value<'_>,
+    schema: &SchemaConfig,
+) -> Vec<DetectorConfig> {
+    let Some(items) = value.get_ref().as_array() else {
+        w.issue(
+            "detectors",
+            Some(value.span()),
+            "expected [[detectors]] tables with name and kind",
+        );
+        return Vec::new();
+    };
+    let mut out: Vec<DetectorConfig> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("detectors[{i}]");
+        let Some(table) = w.table(&path, item) else {
+            continue;
+        };
+        let name = get(table, "name").and_then(|v| w.string(&format!("{path}.name"), v));
+        let Some(name) = name else {
+            w.issue(
+                &format!("{path}.name"),
+                Some(item.span()),
+                "missing: every detector needs a name (it names its alerts)",
+            );
+            continue;
+        };
+        let valid_name = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid_name {
+            w.issue(
+                &format!("{path}.name"),
+                get(table, "name").map(|v| v.span()),
+                "use letters, digits, '_' or '-' (it can name a table)",
+            );
+        }
+        if name == "model" || out.iter().any(|d| d.name == name) {
+            w.issue(
+                &format!("{path}.name"),
+                get(table, "name").map(|v| v.span()),
+                format!("{name:?} is already used (\"model\" names the model's alerts)"),
+            );
+        }
+        let kind = get(table, "kind").and_then(|v| w.string(&format!("{path}.kind"), v));
+        let kind = match kind.as_deref() {
+            Some("small_then_large") => parse_small_then_large(w, &path, table, schema),
+            Some("threshold") => parse_threshold(w, &path, table, item),
+            Some("match_recognize") => {
+                w.issue(
+                    &format!("{path}.kind"),
+                    get(table, "kind").map(|v| v.span()),
+                    "match_recognize detectors are not supported by this version yet",
+                );
+                None
+            }
+            Some(other) => {
+                w.issue(
+                    &format!("{path}.kind"),
+                    get(table, "kind").map(|v| v.span()),
+                    format!("{other:?} is not a detector kind (small_then_large, threshold)"),
+                );
+                None
+            }
+            None => {
+                w.issue(
+                    &format!("{path}.kind"),
+                    Some(item.span()),
+                    "missing: small_then_large or threshold",
+                );
+                None
+            }
+        };
+        if let Some(kind) = kind {
+            out.push(DetectorConfig { name, kind });
+        }
+    }
+    out
+}
+
+fn parse_small_then_large(
+    w: &mut Walker<'_>,
+    path: &str,
+    table: &DeTable<'_>,
+    schema: &SchemaConfig,
+) -> Option<DetectorKind> {
+    w.unknown_keys(
+        path,
+        table,
+        &["name", "kind", "key", "amount", "small", "large", "window"],
+    );
+    let column = |w: &mut Walker<'_>, key: &str, default: &str| -> String {
+        let name = get(table, key)
+            .and_then(|v| w.string(&format!("{path}.{key}"), v))
+            .unwrap_or_else(|| default.to_string());
+        if !has_field(schema, &name) {
+            w.issue(
+                &format!("{path}.{key}"),
+                get(table, key).map(|v| v.span()),
+                format!("{name:?} is not a field of [schema]"),
+            );
+        }
+        name
+    };
+    let key = column(w, "key", "account_id");
+    let amount = column(w, "amount", "amount");
+    let small = match get(table, "small") {
+        Some(v) => w.number(&format!("{path}.small"), v)?,
+        None => 1.0,
+    };
+    let large = match get(table, "large") {
+        Some(v) => w.number(&format!("{path}.large"), v)?,
+        None => 500.0,
+    };
+    let window = match get(table, "window") {
+        Some(v) => Some(w.duration(&format!("{path}.window"), v)?),
+        None => None,
+    };
+    Some(DetectorKind::SmallThenLarge {
+        key,
+        amount,
+        small,
+        large,
+        window,
+    })
+}
+
+fn parse_threshold(
+    w: &mut Walker<'_>,
+    path: &str,
+    table: &DeTable<'_>,
+    item: &Value<'_>,
+) -> Option<DetectorKind> {
+    w.unknown_keys(path, table, &["name", "kind", "expr", "key"]);
+    let Some(v) = get(table, "expr") else {
+        w.issue(
+            &format!("{path}.expr"),
+            Some(item.span()),
+            "missing: a SQL predicate such as \"quantity > 3\"",
+        );
+        return None;
+    };
+    let expr = w.string(&format!("{path}.expr"), v)?;
+    if let Err(e) = crate::silver::expectations::compile(&expr) {
+        w.issue(&format!("{path}.expr"), Some(v.span()), e.to_string());
+        return None;
+    }
+    let key = get(table, "key").and_then(|v| w.string(&format!("{path}.key"), v));
+    Some(DetectorKind::Threshold { expr, key })
+}

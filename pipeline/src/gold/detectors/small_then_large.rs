@@ -1,0 +1,148 @@
+//! Flink's DataStream fraud detector: per key, an amount below `small` immediately followed
+//! (the key's next row in event time) by one above `large` — within `window` when one is set
+//! (inclusive, like the tutorial's one-minute timer). Amounts equal to `small` or `large`
+//! never count.
+
+use std::collections::{BTreeMap, HashMap};
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{Context, Detector, RowIds, as_strings, micros, show_time};
+use crate::config::{DetectorConfig, DetectorKind};
+use crate::error::{Error, Result};
+use crate::gold::alerts::Alert;
+
+/// The small row a key is waiting on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Pending {
+    id: String,
+    time: i64,
+    amount: f64,
+}
+
+pub struct SmallThenLarge {
+    name: String,
+    key: String,
+    amount: String,
+    small: f64,
+    large: f64,
+    window_us: Option<i64>,
+    /// Keys whose latest row was small.
+    pending: HashMap<String, Pending>,
+}
+
+impl SmallThenLarge {
+    pub fn new(config: &DetectorConfig) -> Self {
+        let DetectorKind::SmallThenLarge {
+            key,
+            amount,
+            small,
+            large,
+            window,
+        } = &config.kind
+        else {
+            unreachable!("built from a small_then_large config")
+        };
+        Self {
+            name: config.name.clone(),
+            key: key.clone(),
+            amount: amount.clone(),
+            small: *small,
+            large: *large,
+            window_us: window.map(|w| w.as_micros() as i64),
+            pending: HashMap::new(),
+        }
+    }
+}
+
+impl Detector for SmallThenLarge {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn on_ordered(&mut self, rows: &DataFrame, ctx: &Context, out: &mut Vec<Alert>) -> Result<()> {
+        let keys = as_strings(rows, &self.key)?;
+        let amounts = rows.column(&self.amount)?.cast(&DataType::Float64)?;
+        let amounts = amounts.f64()?;
+        let times = micros(rows, &ctx.event_time)?;
+        let ids = RowIds::new(rows, ctx)?;
+        for (i, ((key, amount), time)) in keys
+            .iter()
+            .zip(amounts.iter())
+            .zip(times.iter())
+            .enumerate()
+        {
+            let (Some(key), Some(time)) = (key, time) else {
+                continue;
+            };
+            // A row without an amount still ends "immediately followed".
+            let amount = amount.unwrap_or(f64::NAN);
+            if amount > self.large
+                && let Some(small) = self.pending.get(key)
+                && self.window_us.is_none_or(|w| time - small.time <= w)
+            {
+                let large_id = ids.get(i);
+                out.push(Alert {
+                    detector: self.name.clone(),
+                    kind: "small_then_large",
+                    key_column: Some(self.key.clone()),
+                    key: Some(key.to_string()),
+                    transaction_ids: vec![small.id.clone(), large_id],
+                    event_time: Some(time),
+                    score: None,
+                    measures: serde_json::json!({
+                        "small_ts": small.time.div_euclid(1000),
+                        "small_amount": small.amount,
+                        "large_ts": time.div_euclid(1000),
+                        "large_amount": amount,
+                    }),
+                    reason: format!(
+                        "{} {key}: {} at {} then {} at {} ({:.3} s later; small < {}, large > {})",
+                        self.key,
+                        small.amount,
+                        show_time(small.time),
+                        amount,
+                        show_time(time),
+                        (time - small.time) as f64 / 1e6,
+                        self.small,
+                        self.large
+                    ),
+                    model_version: None,
+                });
+            }
+            if amount < self.small {
+                let pending = Pending {
+                    id: ids.get(i),
+                    time,
+                    amount,
+                };
+                match self.pending.get_mut(key) {
+                    Some(slot) => *slot = pending,
+                    None => {
+                        self.pending.insert(key.to_string(), pending);
+                    }
+                }
+            } else {
+                self.pending.remove(key);
+            }
+        }
+        Ok(())
+    }
+
+    fn save(&self) -> Result<serde_json::Value> {
+        let sorted: BTreeMap<&String, &Pending> = self.pending.iter().collect();
+        Ok(serde_json::to_value(sorted)?)
+    }
+
+    fn restore(&mut self, state: serde_json::Value) -> Result<()> {
+        if state.is_null() {
+            self.pending.clear();
+            return Ok(());
+        }
+        self.pending = serde_json::from_value(state).map_err(|e| {
+            Error::Inconsistent(format!("detector {:?}: unreadable state: {e}", self.name))
+        })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,275 @@
+//! Gold: every silver row scored by the model (a vectorised UDF over the batch), rule
+//! detectors next to it, and alerts from both — in the same micro-batch as bronze and silver.
+//!
+//! ```text
+//! model       the registry model, cached, re-resolved every model_refresh (hot swap)
+//! watermark   event-time order for sequence rules; late rows are counted and skipped
+//! detectors   small_then_large, threshold (one trait; MATCH_RECOGNIZE fits the same)
+//! alerts      gold/alerts rows with deterministic ids
+//! state       the snapshot each gold commit references, restored at start-up
+//! dimensions  dimension tables (MERGE by key) joined to alerts
+//! ```
+
+pub mod alerts;
+pub mod detectors;
+pub mod dimensions;
+pub mod model;
+pub mod state;
+pub mod watermark;
+
+use std::time::Instant;
+
+use polars::prelude::*;
+
+use crate::bronze::utc_micros;
+use crate::config::Config;
+use crate::error::Result;
+use crate::event_log::FlowEvent;
+use alerts::Alert;
+use detectors::{Context, Detector, RowIds, as_strings, micros};
+use isolake_score::scorer::{ANOMALY_SCORE, IS_ANOMALY, MODEL_NAME, MODEL_VERSION, TOP_FEATURES};
+use model::ModelSlot;
+use watermark::EventBuffer;
+
+pub const SCORED_AT: &str = "scored_at";
+
+/// What gold made of one batch.
+pub struct GoldBatch {
+    pub scored: DataFrame,
+    pub alerts: Vec<Alert>,
+    pub late: usize,
+    pub model_version: Option<u64>,
+    /// Model events (loaded, switched, unreachable) for the event log.
+    pub events: Vec<FlowEvent>,
+    pub duration_ms: u64,
+}
+
+pub struct Gold {
+    ctx: Context,
+    model: Option<ModelSlot>,
+    detectors: Vec<Box<dyn Detector>>,
+    buffer: EventBuffer,
+}
+
+impl Gold {
+    pub fn new(config: &Config, lake_dir: &std::path::Path) -> Result<Self> {
+        Ok(Self {
+            ctx: Context {
+                event_time: config.schema.event_time.clone(),
+                id_column: config.schema.key.clone(),
+            },
+            model: config
+                .gold
+                .model
+                .as_ref()
+                .map(|m| ModelSlot::new(m, lake_dir)),
+            detectors: detectors::build(&config.gold.detectors)?,
+            buffer: EventBuffer::new(config.gold.allowed_lateness),
+        })
+    }
+
+    /// Scores `silver` (one batch, arrival order), runs the detectors and returns the rows and
+    /// alerts to commit. `drain` releases every row still waiting for the watermark.
+    pub fn process(&mut self, silver: &DataFrame, batch: u64, drain: bool) -> Result<GoldBatch> {
+        let started = Instant::now();
+        let mut events = Vec::new();
+        if let Some(slot) = &mut self.model {
+            events.extend(slot.refresh(batch)?);
+        }
+        let (scored, model_version) = self.score(silver)?;
+        let mut alerts = self.model_alerts(&scored)?;
+        for d in &mut self.detectors {
+            d.on_rows(silver, &self.ctx, &mut alerts)?;
+        }
+        let admitted = self
+            .buffer
+            .admit(silver, &self.ctx.event_time, batch, drain)?;
+        for d in &mut self.detectors {
+            d.on_ordered(&admitted.released, &self.ctx, &mut alerts)?;
+        }
+        Ok(GoldBatch {
+            scored,
+            alerts,
+            late: admitted.late,
+            model_version,
+            events,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// `silver` plus the score columns (null without a model) and `scored_at`.
+    fn score(&self, silver: &DataFrame) -> Result<(DataFrame, Option<u64>)> {
+        let n = silver.height();
+        let loaded = self
+            .model
+            .as_ref()
+            .and_then(|m| m.current().map(|c| (m, c)));
+        let (mut scored, version) = match loaded {
+            Some((slot, current)) => {
+                let scorer = isolake_score::Scorer::new(
+                    &current.forest,
+                    current.resolved.name.clone(),
+                    current.resolved.version,
+                )
+                .explain(slot.config().explain);
+                let (scored, _) = scorer.score(silver)?;
+                (scored, current.resolved.version)
+            }
+            None => {
+                let mut out = silver.clone();
+                for (name, dtype) in score_columns() {
+                    out.with_column(Column::full_null(name.into(), n, &dtype))?;
+                }
+                (out, None)
+            }
+        };
+        if !scored.schema().contains(TOP_FEATURES) {
+            scored.with_column(Column::full_null(
+                TOP_FEATURES.into(),
+                n,
+                &DataType::List(Box::new(DataType::String)),
+            ))?;
+        }
+        let now = chrono::Utc::now().timestamp_micros();
+        scored.with_column(Column::new(SCORED_AT.into(), vec![now; n]).cast(&utc_micros())?)?;
+        Ok((scored, version))
+    }
+
+    /// One alert per row the model flags (or scores at or above `alert_threshold`).
+    fn model_alerts(&self, scored: &DataFrame) -> Result<Vec<Alert>> {
+        let Some(slot) = &self.model else {
+            return Ok(Vec::new());
+        };
+        let Some(current) = slot.current() else {
+            return Ok(Vec::new());
+        };
+        let config = slot.config();
+        let scores = scored.column(ANOMALY_SCORE)?.f64()?;
+        let flags = scored.column(IS_ANOMALY)?.bool()?;
+        let hit: Vec<usize> = scores
+            .iter()
+            .zip(flags.iter())
+            .enumerate()
+            .filter(|(_, (s, f))| match (config.alert_threshold, s) {
+                (Some(t), Some(s)) => *s >= t,
+                (None, _) => *f == Some(true),
+                _ => false,
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if hit.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = RowIds::new(scored, &self.ctx)?;
+        let times = micros(scored, &self.ctx.event_time)?;
+        let keys = match &config.key {
+            Some(k) => Some(as_strings(scored, k)?),
+            None => None,
+        };
+        let top = scored.column(TOP_FEATURES)?.list()?;
+        let threshold = config.alert_threshold.unwrap_or(-current.forest.offset());
+        let mut out = Vec::with_capacity(hit.len());
+        for i in hit {
+            let score = scores.get(i);
+            let features: Vec<String> = top
+                .get_as_series(i)
+                .and_then(|s| {
+                    s.str()
+                        .ok()
+                        .map(|s| s.iter().flatten().map(str::to_string).collect())
+                })
+                .unwrap_or_default();
+            out.push(Alert {
+                detector: "model".into(),
+                kind: "model",
+                key_column: config.key.clone(),
+                key: keys.as_ref().and_then(|k| k.get(i)).map(str::to_string),
+                transaction_ids: vec![ids.get(i)],
+                event_time: times.get(i),
+                score,
+                measures: serde_json::json!({
+                    "anomaly_score": score,
+                    "threshold": threshold,
+                    "top_features": features,
+                    "model": current.resolved.uri,
+                }),
+                reason: format!(
+                    "anomaly score {:.3} ≥ {:.3} ({}); isolated mostly by {}",
+                    score.unwrap_or(f64::NAN),
+                    threshold,
+                    current.resolved.uri,
+                    if features.is_empty() {
+                        "-".to_string()
+                    } else {
+                        features.join(", ")
+                    }
+                ),
+                model_version: current.resolved.version,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The state to save with the batch's gold commit.
+    pub fn snapshot(
+        &self,
+        pipeline: &str,
+        batch: u64,
+    ) -> Result<(state::Snapshot, Option<&DataFrame>)> {
+        let mut detectors = std::collections::BTreeMap::new();
+        for d in &self.detectors {
+            detectors.insert(d.name().to_string(), d.save()?);
+        }
+        Ok((
+            state::Snapshot {
+                pipeline: pipeline.to_string(),
+                batch,
+                max_seen: self.buffer.max_seen,
+                detectors,
+                buffer: None,
+            },
+            self.buffer.pending.as_ref(),
+        ))
+    }
+
+    /// Restores the state a snapshot saved (detectors it does not name start empty).
+    pub fn restore(&mut self, snapshot: state::Snapshot, buffer: Option<DataFrame>) -> Result<()> {
+        self.buffer.max_seen = snapshot.max_seen;
+        self.buffer.pending = buffer;
+        for d in &mut self.detectors {
+            let s = snapshot
+                .detectors
+                .get(d.name())
+                .cloned()
+                .unwrap_or(serde_json::Value::Null);
+            d.restore(s)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets all state (a full refresh starts gold from nothing).
+    pub fn reset(&mut self) -> Result<()> {
+        self.restore(state::Snapshot::default(), None)
+    }
+}
+
+/// The columns scoring adds, with their types.
+pub fn score_columns() -> Vec<(&'static str, DataType)> {
+    vec![
+        (ANOMALY_SCORE, DataType::Float64),
+        (IS_ANOMALY, DataType::Boolean),
+        (MODEL_NAME, DataType::String),
+        (MODEL_VERSION, DataType::Int64),
+        (TOP_FEATURES, DataType::List(Box::new(DataType::String))),
+    ]
+}
+
+/// `gold/scored_transactions`'s schema: silver's plus the score columns and `scored_at`.
+pub fn scored_schema(silver: &Schema) -> Schema {
+    let mut schema = silver.clone();
+    for (name, dtype) in score_columns() {
+        schema.with_column(name.into(), dtype);
+    }
+    schema.with_column(SCORED_AT.into(), utc_micros());
+    schema
+}

@@ -1,0 +1,158 @@
+//! The gold part of a micro-batch: score and detect over the batch's silver rows (in memory),
+//! commit `gold/scored_transactions`, save the detector state, commit `gold/alerts` naming
+//! that state — each with the batch's app transaction — and restore it all at start-up.
+//! Also the full refresh, which empties every table derived from bronze.
+
+use std::time::Instant;
+
+use isolake_data::lake::{AppTransaction, Commit, Rewrite};
+use polars::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::event_log::FlowEvent;
+use crate::gold::{alerts, state};
+use crate::pipeline::{Pipeline, app_batch};
+use crate::source::progress::BatchProgress;
+
+impl Pipeline {
+    /// Gold for one batch; nothing (and no events) when gold is not configured.
+    pub(crate) async fn commit_gold(
+        &mut self,
+        batch: u64,
+        silver_rows: &DataFrame,
+        drain: bool,
+    ) -> Result<Vec<FlowEvent>> {
+        let Some(gold) = self.gold.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let started = Instant::now();
+        let out = tokio::task::block_in_place(|| gold.process(silver_rows, batch, drain))?;
+        let (snapshot, buffer) = gold.snapshot(&self.config.id, batch)?;
+        let state_dir = state::dir(&self.lake_dir, &self.config.id);
+        let state_name = state::save(&state_dir, snapshot, buffer)?;
+        self.lookup.refresh(&self.config).await?;
+        let alert_rows = self
+            .lookup
+            .enrich(alerts::frame(&self.config.id, batch, &out.alerts)?)?;
+        let txn = self.txn(batch);
+        let progress = |flow: &str, state: Option<String>| BatchProgress {
+            pipeline: self.config.id.clone(),
+            batch,
+            flow: flow.into(),
+            files: Vec::new(),
+            state,
+        };
+        let tables =
+            self.tables.gold.as_mut().ok_or_else(|| {
+                Error::Inconsistent("gold is configured but has no tables".into())
+            })?;
+        let scored_commit = Commit {
+            app_transaction: Some(txn.clone()),
+            metadata: progress("gold", None).to_metadata()?,
+            evolve_schema: false,
+        };
+        tables.scored.append(&out.scored, scored_commit).await?;
+        let alerts_commit = Commit {
+            app_transaction: Some(txn),
+            metadata: progress("alerts", Some(state_name)).to_metadata()?,
+            evolve_schema: true,
+        };
+        tables.alerts.append(&alert_rows, alerts_commit).await?;
+        state::prune(&state_dir, batch);
+        let mut events = out.events;
+        events.push(FlowEvent {
+            batch_id: Some(batch),
+            flow: "gold".into(),
+            rows_in: silver_rows.height() as u64,
+            rows_out: out.scored.height() as u64,
+            late: out.late as u64,
+            alerts: out.alerts.len() as u64,
+            model_version: out.model_version,
+            duration_ms: started.elapsed().as_millis() as u64,
+            status: if drain { "drained" } else { "ok" }.into(),
+            ..Default::default()
+        });
+        Ok(events)
+    }
+
+    /// Restores gold's state as of its last committed batch and returns that batch (`None`
+    /// when gold is not configured, `Some(0)` when it has none yet).
+    pub(crate) async fn restore_gold(&mut self) -> Result<Option<u64>> {
+        let id = self.config.id.clone();
+        let (Some(gold), Some(tables)) = (self.gold.as_mut(), self.tables.gold.as_ref()) else {
+            return Ok(None);
+        };
+        let scored_at = app_batch(&tables.scored, &id).await?;
+        let alerts_at = app_batch(&tables.alerts, &id).await?;
+        gold.reset()?;
+        if alerts_at == 0 {
+            return Ok(Some(0));
+        }
+        // The alerts commit of batch `alerts_at` names the state saved with it.
+        let table = &tables.alerts;
+        let mut name = None;
+        for version in (0..=table.version()).rev() {
+            let Some(info) = table.version_info(version).await? else {
+                break;
+            };
+            let ours = info
+                .app_transactions
+                .iter()
+                .any(|t| t.app_id == id && t.version == alerts_at as i64);
+            if ours {
+                name = BatchProgress::from_commit_info(&info.commit_info).and_then(|p| p.state);
+                break;
+            }
+        }
+        let name = name.ok_or_else(|| {
+            Error::Inconsistent(format!(
+                "gold/alerts is at batch {alerts_at} but its commit names no detector state; \
+                 run with --full-refresh to rebuild gold"
+            ))
+        })?;
+        let (snapshot, buffer) = state::load(&state::dir(&self.lake_dir, &id), &name)?;
+        gold.restore(snapshot, buffer)?;
+        Ok(Some(alerts_at.min(scored_at)))
+    }
+
+    /// Empties silver, quarantine and gold in one commit each, resetting their app version
+    /// to 0 so that start-up rebuilds them from bronze. The event log keeps its history.
+    pub(crate) async fn truncate_derived(&mut self) -> Result<()> {
+        let id = self.config.id.clone();
+        let reset = AppTransaction {
+            app_id: id.clone(),
+            version: 0,
+        };
+        let commit = |flow: &str| -> Result<Commit> {
+            Ok(Commit {
+                app_transaction: Some(reset.clone()),
+                metadata: BatchProgress {
+                    pipeline: id.clone(),
+                    batch: 0,
+                    flow: flow.into(),
+                    files: Vec::new(),
+                    state: None,
+                }
+                .to_metadata()?,
+                evolve_schema: false,
+            })
+        };
+        // Gold first: a crash half-way leaves the downstream tables behind, which start-up
+        // catches up like any crash.
+        let mut targets = Vec::new();
+        if let Some(g) = self.tables.gold.as_mut() {
+            targets.push(&mut g.alerts);
+            targets.push(&mut g.scored);
+        }
+        targets.push(&mut self.tables.quarantine);
+        targets.push(&mut self.tables.silver);
+        for table in targets {
+            let empty = DataFrame::empty_with_schema(&table.schema()?);
+            table
+                .replace(&empty, commit("full_refresh")?, Rewrite::Overwrite)
+                .await?;
+        }
+        tracing::info!("full refresh: silver, quarantine and gold emptied; rebuilding");
+        Ok(())
+    }
+}

@@ -1,0 +1,412 @@
+//! Gold's rule detectors and alerts: Flink's exact output on its fixtures, split- and
+//! crash-independence on generated data, full refresh, and enrichment from a dimension.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use polars::prelude::*;
+use support::{Lake, generate, sorted_strings, strings};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/flink-fixtures")
+}
+
+const TXNS_SCHEMA: &str = r#"
+[schema]
+fields = { account_id = "string", timestamp = "timestamp", amount = "double" }
+event_time = "timestamp"
+event_time_format = "epoch_ms"
+
+[[detectors]]
+name = "basic"
+kind = "small_then_large"
+
+[[detectors]]
+name = "timed"
+kind = "small_then_large"
+window = "60s"
+"#;
+
+/// The alerts of `detector` as Flink prints them: sorted JSON objects.
+fn flink_rows(lake: &Lake, detector: &str) -> Vec<serde_json::Value> {
+    let alerts = lake.read("gold/alerts");
+    let detectors = strings(&alerts, "detector");
+    let keys = strings(&alerts, "key");
+    let measures = strings(&alerts, "measures");
+    let mut rows: Vec<serde_json::Value> = detectors
+        .iter()
+        .zip(keys.iter().zip(measures.iter()))
+        .filter(|(d, _)| d.as_deref() == Some(detector))
+        .map(|(_, (k, m))| {
+            let mut v: serde_json::Value = serde_json::from_str(m.as_deref().unwrap()).unwrap();
+            v["account_id"] = serde_json::Value::String(k.clone().unwrap());
+            v
+        })
+        .collect();
+    rows.sort_by_key(flink_order);
+    rows
+}
+
+/// Sort key for Flink's rows: account, then the small row's time.
+fn flink_order(v: &serde_json::Value) -> (String, i64) {
+    (
+        v["account_id"].to_string(),
+        v["small_ts"].as_i64().unwrap_or(0),
+    )
+}
+
+fn expected(name: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(fixtures().join("expected").join(name)).unwrap();
+    let mut rows: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    rows.sort_by_key(flink_order);
+    rows
+}
+
+fn assert_flink_alerts(lake: &Lake, how: &str) {
+    let basic = expected("datastream_basic.jsonl");
+    let timed = expected("datastream_timed.jsonl");
+    assert_eq!(basic.len(), 7, "fixture sanity");
+    assert_eq!(timed.len(), 6, "fixture sanity");
+    assert_eq!(flink_rows(lake, "basic"), basic, "{how}: no window");
+    assert_eq!(flink_rows(lake, "timed"), timed, "{how}: 60 s window");
+}
+
+fn fixture_lines() -> Vec<String> {
+    std::fs::read_to_string(fixtures().join("txns/txns.json"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn flink_datastream_fixture_gives_exactly_flinks_alerts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = Lake::new(tmp.path(), "stability_ms = 1", TXNS_SCHEMA);
+    std::fs::copy(
+        fixtures().join("txns/txns.json"),
+        lake.landing().join("txns.json"),
+    )
+    .unwrap();
+    lake.run_with(&["run", "--once", "--drain"]);
+    assert_flink_alerts(&lake, "one file");
+    // Every alert names its two rows, small first.
+    let alerts = lake.read("gold/alerts");
+    let ids = alerts.column("transaction_ids").unwrap().list().unwrap();
+    assert!(ids.iter().all(|l| l.is_some_and(|l| l.len() == 2)));
+}
+
+#[test]
+fn flink_alerts_do_not_depend_on_batches_or_restarts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lines = fixture_lines();
+    // One row per file, one file per batch, in one run.
+    let split = Lake::new(
+        &tmp.path().join("split"),
+        "stability_ms = 1\nmax_files_per_batch = 1",
+        TXNS_SCHEMA,
+    );
+    for (i, line) in lines.iter().enumerate() {
+        std::fs::write(split.landing().join(format!("row-{i:03}.json")), line).unwrap();
+    }
+    split.run_with(&["run", "--once", "--drain"]);
+    assert_flink_alerts(&split, "single-row batches");
+
+    // One row at a time, a new process (restored state) for every batch.
+    let restarted = Lake::new(
+        &tmp.path().join("restarted"),
+        "stability_ms = 1",
+        TXNS_SCHEMA,
+    );
+    for (i, line) in lines.iter().enumerate() {
+        std::fs::write(restarted.landing().join(format!("row-{i:03}.json")), line).unwrap();
+        restarted.run_once();
+    }
+    restarted.run_with(&["run", "--once", "--drain"]);
+    assert_flink_alerts(&restarted, "a restart after every row");
+}
+
+const STL: &str = r#"
+[[detectors]]
+name = "stl"
+kind = "small_then_large"
+window = "60s"
+"#;
+
+/// Transaction ids by label kind, from isolake-gen's labels.csv.
+fn labelled(labels: &Path) -> HashMap<String, HashSet<String>> {
+    let mut out: HashMap<String, HashSet<String>> = HashMap::new();
+    for line in std::fs::read_to_string(labels).unwrap().lines().skip(1) {
+        let mut parts = line.split(',');
+        let (Some(id), Some(_), Some(kind)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        out.entry(kind.to_string())
+            .or_default()
+            .insert(id.to_string());
+    }
+    out
+}
+
+fn generate_labelled(out: &Path, files: usize, labels: &Path) {
+    let status = std::process::Command::new(isolake_tests::binary("isolake-gen"))
+        .args([
+            "--rows",
+            "20000",
+            "--files",
+            &files.to_string(),
+            "--seed",
+            "5",
+        ])
+        .arg("--quiet")
+        .arg("--out")
+        .arg(out)
+        .arg("--labels")
+        .arg(labels)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Alert ids and the transaction ids they name, for detector `name`.
+fn alert_sets(lake: &Lake, name: &str) -> (BTreeSet<String>, HashSet<String>) {
+    let alerts = lake
+        .read("gold/alerts")
+        .lazy()
+        .filter(col("detector").eq(lit(name)))
+        .collect()
+        .unwrap();
+    let ids: BTreeSet<String> = sorted_strings(&alerts, "alert_id").into_iter().collect();
+    assert_eq!(ids.len(), alerts.height(), "no alert twice");
+    let txns = alerts
+        .column("transaction_ids")
+        .unwrap()
+        .explode(ExplodeOptions {
+            empty_as_null: false,
+            keep_nulls: false,
+        })
+        .unwrap();
+    let txns = txns
+        .str()
+        .unwrap()
+        .iter()
+        .map(|s| s.unwrap().to_string())
+        .collect();
+    (ids, txns)
+}
+
+#[test]
+fn generated_pairs_are_all_found_whatever_the_split_and_near_misses_never() {
+    let tmp = tempfile::tempdir().unwrap();
+    let one = Lake::new(&tmp.path().join("one"), "stability_ms = 1", STL);
+    let many = Lake::new(
+        &tmp.path().join("many"),
+        "stability_ms = 1\nmax_files_per_batch = 7",
+        STL,
+    );
+    let labels = tmp.path().join("labels.csv");
+    generate_labelled(&one.landing(), 1, &labels);
+    generate_labelled(&many.landing(), 100, &tmp.path().join("labels-many.csv"));
+    one.run_with(&["run", "--once", "--drain"]);
+    many.run_with(&["run", "--once", "--drain"]);
+
+    let kinds = labelled(&labels);
+    let pairs = &kinds["small_then_large"];
+    assert!(
+        pairs.len() >= 20,
+        "the generator injected {} rows",
+        pairs.len()
+    );
+    let (ids, txns) = alert_sets(&one, "stl");
+    assert_eq!(&txns, pairs, "every injected pair, and nothing else");
+    assert_eq!(ids.len() * 2, pairs.len());
+    let near: HashSet<&String> = kinds["near_miss"].iter().collect();
+    assert!(!near.is_empty());
+    assert!(
+        txns.iter().all(|t| !near.contains(t)),
+        "a near miss alerted"
+    );
+    assert_eq!(
+        alert_sets(&many, "stl").0,
+        ids,
+        "100 files give the same alerts"
+    );
+}
+
+#[test]
+fn alerts_survive_sigkills_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let limits = "stability_ms = 1\nmax_files_per_batch = 3";
+    let crashed = Lake::new(&tmp.path().join("crashed"), limits, STL);
+    let clean = Lake::new(&tmp.path().join("clean"), limits, STL);
+    generate(&crashed.landing(), 6_000, 60, 3, 0.0);
+    generate(&clean.landing(), 6_000, 60, 3, 0.0);
+    clean.run_with(&["run", "--once", "--drain"]);
+
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut killed = 0;
+    for _ in 0..12 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let mut child = crashed.spawn(&["run", "--once"]);
+        std::thread::sleep(Duration::from_millis(150 + state % 700));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            killed += 1;
+        }
+        let status = child.wait().unwrap();
+        assert!(status.success() || status.code().is_none(), "{status:?}");
+    }
+    assert!(killed >= 6, "only {killed} runs were killed mid-way");
+    crashed.run_with(&["run", "--once", "--drain"]);
+
+    let (clean_ids, _) = alert_sets(&clean, "stl");
+    assert!(!clean_ids.is_empty());
+    assert_eq!(alert_sets(&crashed, "stl").0, clean_ids);
+    let scored = crashed.read("gold/scored_transactions");
+    let silver = crashed.read("silver");
+    assert_eq!(
+        sorted_strings(&scored, "transaction_id"),
+        sorted_strings(&silver, "transaction_id"),
+        "every silver row scored exactly once"
+    );
+}
+
+#[test]
+fn full_refresh_rebuilds_silver_and_gold_from_bronze() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = Lake::new(&tmp.path().join("lake"), "stability_ms = 1", STL);
+    generate(&lake.landing(), 4_000, 8, 9, 0.0);
+    lake.run_with(&["run", "--once", "--drain"]);
+    let silver_before = lake.read("silver").height();
+    let (alerts_before, _) = alert_sets(&lake, "stl");
+    let bronze_before = lake.read("bronze").height();
+
+    // A stricter expectation: the refresh must apply it to everything already loaded.
+    let config = lake.dir.join("isolake.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "\n[[expectations]]\nname = \"small_amounts\"\nexpr = \"amount < 1000\"\naction = \"drop\"\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    for _ in 0..2 {
+        lake.run_with(&["run", "--once", "--full-refresh", "--drain"]);
+    }
+    let silver = lake.read("silver");
+    assert_eq!(
+        lake.read("bronze").height(),
+        bronze_before,
+        "bronze untouched"
+    );
+    assert!(
+        silver.height() < silver_before,
+        "the new expectation dropped rows"
+    );
+    let amounts = silver.column("amount").unwrap().f64().unwrap();
+    assert!(amounts.iter().flatten().all(|a| a < 1000.0));
+    let ids = sorted_strings(&silver, "transaction_id");
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "no duplicates after two refreshes");
+    assert_eq!(
+        sorted_strings(&lake.read("gold/scored_transactions"), "transaction_id"),
+        ids
+    );
+    // Large amounts are gone, so no small-then-large alert survives.
+    let (alerts_after, _) = alert_sets(&lake, "stl");
+    assert!(!alerts_before.is_empty());
+    assert!(alerts_after.is_empty(), "{alerts_after:?}");
+    let events = lake.read("event_log");
+    let refreshes = strings(&events, "flow")
+        .iter()
+        .filter(|f| f.as_deref() == Some("full_refresh"))
+        .count();
+    assert_eq!(refreshes, 2);
+}
+
+#[test]
+fn alerts_carry_dimension_fields_and_an_upsert_changes_later_alerts_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = Lake::new(
+        tmp.path(),
+        "stability_ms = 1",
+        &format!("{TXNS_SCHEMA}\n[dimensions.accounts]\nkey = \"account_id\"\n"),
+    );
+    let accounts = tmp.path().join("accounts.csv");
+    std::fs::write(
+        &accounts,
+        "account_id,holder,segment\na1,Ada,retail\na2,Bob,business\n",
+    )
+    .unwrap();
+    lake.run_with(&[
+        "load-dimension",
+        "--name",
+        "accounts",
+        "--file",
+        accounts.to_str().unwrap(),
+    ]);
+    let lines = fixture_lines();
+    // Up to a1's large payment (line 19) and a row 10 s later, so that the watermark
+    // (latest − 5 s) passes it; the rest after an upsert.
+    std::fs::write(lake.landing().join("part-1.json"), lines[..20].join("\n")).unwrap();
+    lake.run_with(&["run", "--once"]);
+    std::fs::write(
+        &accounts,
+        "account_id,holder,segment\na2,Bea,private\na3,Cy,retail\n",
+    )
+    .unwrap();
+    let out = lake.run_with(&[
+        "load-dimension",
+        "--name",
+        "accounts",
+        "--file",
+        accounts.to_str().unwrap(),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 inserted, 1 updated, 3 row(s)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    std::fs::write(lake.landing().join("part-2.json"), lines[20..].join("\n")).unwrap();
+    lake.run_with(&["run", "--once", "--drain"]);
+
+    let alerts = lake
+        .read("gold/alerts")
+        .lazy()
+        .filter(col("detector").eq(lit("basic")))
+        .sort(["key"], Default::default())
+        .collect()
+        .unwrap();
+    let rows: HashMap<String, (Option<String>, Option<String>)> = strings(&alerts, "key")
+        .into_iter()
+        .zip(
+            strings(&alerts, "holder")
+                .into_iter()
+                .zip(strings(&alerts, "segment")),
+        )
+        .map(|(k, v)| (k.unwrap(), v))
+        .collect();
+    assert_eq!(
+        rows.len(),
+        7,
+        "every alert kept, with or without a dimension row"
+    );
+    // a1's alert was made before the upsert; a2's and a3's after it.
+    assert_eq!(rows["a1"], (Some("Ada".into()), Some("retail".into())));
+    assert_eq!(rows["a2"], (Some("Bea".into()), Some("private".into())));
+    assert_eq!(rows["a3"], (Some("Cy".into()), Some("retail".into())));
+    assert_eq!(rows["a7"], (None, None), "no dimension row: null fields");
+    let dimension = lake.read("dimensions/accounts");
+    assert_eq!(
+        sorted_strings(&dimension, "account_id"),
+        vec!["a1", "a2", "a3"]
+    );
+}

@@ -1,0 +1,234 @@
+//! Gold's model: scores from the registry's alias, hot swap at a batch boundary during a
+//! continuous run, scoring on with the cached version while the registry is down (a real
+//! MLflow server, stopped mid-run), and the two `on_missing_model` modes.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod support;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use isolake_tests::mlflow::MlflowServer;
+use polars::prelude::*;
+use support::{Lake, generate, sorted_strings, strings};
+
+fn model_config(registry: &str, extra: &str) -> String {
+    format!(
+        "[model]\nuri = \"models:/fraud@production\"\nregistry = \"{registry}\"\n\
+         model_refresh = \"500ms\"\n{extra}\n\
+         [[detectors]]\nname = \"stl\"\nkind = \"small_then_large\"\nwindow = \"60s\"\n"
+    )
+}
+
+/// Trains a model on a fresh labelled table (`seed` makes it differ) and points
+/// `production` at it; returns the registered version's URI.
+fn train_and_promote(dir: &Path, registry: &str, seed: u64) -> String {
+    let table = common::labelled_table(dir, &format!("train-{seed}"), 3_000, seed);
+    common::ok(&common::train(
+        registry,
+        &table,
+        "fraud",
+        &["--promote", "production"],
+        &[],
+    ))
+}
+
+/// Waits until gold has scored `rows` rows (or panics after `limit`).
+fn wait_for_scored(lake: &Lake, rows: usize, child: &mut Child, limit: Duration) -> DataFrame {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the continuous run exited early: {status:?}");
+        }
+        let path = lake.dir.join("lake/gold/scored_transactions");
+        if path.join("_delta_log").is_dir() {
+            let scored = lake.read("gold/scored_transactions");
+            if scored.height() >= rows {
+                return scored;
+            }
+        }
+        assert!(
+            started.elapsed() < limit,
+            "gold did not reach {rows} rows in {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn stop(mut child: Child) {
+    let pid = child.id() as i32;
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "SIGTERM must end the run cleanly: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// (rows scored by `version`, rows scored by another version or not at all) among rows
+/// whose source file starts with `prefix`.
+fn versions_of(scored: &DataFrame, prefix: &str) -> (usize, HashSet<Option<String>>) {
+    let files = strings(scored, "_source_file");
+    let versions = strings(scored, "model_version");
+    let mut n = 0;
+    let mut seen = HashSet::new();
+    for (f, v) in files.iter().zip(versions) {
+        if f.as_deref().is_some_and(|f| f.contains(prefix)) {
+            n += 1;
+            seen.insert(v);
+        }
+    }
+    (n, seen)
+}
+
+fn event_statuses(lake: &Lake, flow: &str) -> Vec<String> {
+    let events = lake
+        .read("event_log")
+        .lazy()
+        .filter(col("flow").eq(lit(flow)))
+        .collect()
+        .unwrap();
+    strings(&events, "status").into_iter().flatten().collect()
+}
+
+#[test]
+fn a_promoted_version_takes_over_at_the_next_batch_without_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = tmp.path().join("registry");
+    let registry = registry.to_str().unwrap();
+    let v1 = train_and_promote(tmp.path(), registry, 1);
+    assert!(v1.contains("models:/fraud/1"), "{v1}");
+    let lake = Lake::new(
+        &tmp.path().join("lake"),
+        "stability_ms = 1",
+        &model_config(registry, ""),
+    );
+    let mut child = lake.spawn(&["run", "--continuous"]);
+    generate(&lake.landing(), 2_000, 2, 101, 0.0);
+    let scored = wait_for_scored(&lake, 2_000, &mut child, Duration::from_secs(90));
+    assert_eq!(
+        versions_of(&scored, "-101-").1,
+        HashSet::from([Some("1".into())])
+    );
+    assert!(
+        scored.column("anomaly_score").unwrap().null_count() == 0,
+        "every row scored"
+    );
+
+    let v2 = train_and_promote(tmp.path(), registry, 2);
+    assert!(v2.contains("models:/fraud/2"), "{v2}");
+    std::thread::sleep(Duration::from_millis(1_200)); // > model_refresh
+    generate(&lake.landing(), 2_000, 2, 102, 0.0);
+    let scored = wait_for_scored(&lake, 4_000, &mut child, Duration::from_secs(90));
+    stop(child);
+
+    let (n, versions) = versions_of(&scored, "-102-");
+    assert_eq!(n, 2_000);
+    assert_eq!(
+        versions,
+        HashSet::from([Some("2".into())]),
+        "after the promotion"
+    );
+    assert_eq!(
+        sorted_strings(&scored, "transaction_id"),
+        sorted_strings(&lake.read("silver"), "transaction_id"),
+        "no row lost or scored twice"
+    );
+    let statuses = event_statuses(&lake, "model");
+    assert!(
+        statuses.contains(&"model_loaded".to_string()),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&"model_switched".to_string()),
+        "{statuses:?}"
+    );
+}
+
+#[test]
+fn scoring_continues_with_the_cached_version_while_mlflow_is_down() {
+    let server = MlflowServer::start(None);
+    let tmp = tempfile::tempdir().unwrap();
+    let v1 = train_and_promote(tmp.path(), &server.url, 3);
+    assert!(v1.contains("models:/fraud/1"), "{v1}");
+    let lake = Lake::new(
+        &tmp.path().join("lake"),
+        "stability_ms = 1",
+        &model_config(&server.url, ""),
+    );
+    let mut child = lake
+        .command(&["run", "--continuous"])
+        .env("ISOLAKE_MODEL_CACHE", tmp.path().join("cache"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    generate(&lake.landing(), 1_000, 1, 201, 0.0);
+    wait_for_scored(&lake, 1_000, &mut child, Duration::from_secs(90));
+
+    drop(server); // the registry is gone
+    std::thread::sleep(Duration::from_millis(1_500));
+    generate(&lake.landing(), 1_000, 1, 202, 0.0);
+    let scored = wait_for_scored(&lake, 2_000, &mut child, Duration::from_secs(90));
+    stop(child);
+
+    let (n, versions) = versions_of(&scored, "-202-");
+    assert_eq!(n, 1_000);
+    assert_eq!(
+        versions,
+        HashSet::from([Some("1".into())]),
+        "the cached version"
+    );
+    assert_eq!(scored.column("anomaly_score").unwrap().null_count(), 0);
+    let statuses = event_statuses(&lake, "model");
+    assert!(
+        statuses.contains(&"registry_unreachable".to_string()),
+        "{statuses:?}"
+    );
+}
+
+#[test]
+fn without_a_model_rules_still_run_or_the_run_fails_as_configured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty_registry = tmp.path().join("registry");
+    let registry = empty_registry.to_str().unwrap();
+    let lake = Lake::new(
+        &tmp.path().join("skip"),
+        "stability_ms = 1",
+        &model_config(registry, ""),
+    );
+    generate(&lake.landing(), 3_000, 3, 7, 0.0);
+    lake.run_with(&["run", "--once", "--drain"]);
+    let scored = lake.read("gold/scored_transactions");
+    assert_eq!(scored.height(), lake.read("silver").height());
+    assert_eq!(
+        scored.column("anomaly_score").unwrap().null_count(),
+        scored.height(),
+        "no model: null scores"
+    );
+    assert!(lake.read("gold/alerts").height() > 0, "rules still ran");
+    assert!(event_statuses(&lake, "model").contains(&"model_missing".to_string()));
+
+    let failing = Lake::new(
+        &tmp.path().join("fail"),
+        "stability_ms = 1",
+        &model_config(registry, "on_missing_model = \"fail\""),
+    );
+    generate(&failing.landing(), 500, 1, 7, 0.0);
+    let out = failing.command(&["run", "--once"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("isolake-train"),
+        "the error says what to do: {stderr}"
+    );
+    assert_eq!(failing.read("gold/scored_transactions").height(), 0);
+}

@@ -410,3 +410,25 @@ fn alerts_carry_dimension_fields_and_an_upsert_changes_later_alerts_only() {
         vec!["a1", "a2", "a3"]
     );
 }
+
+#[test]
+fn rows_behind_the_watermark_are_scored_but_skip_sequence_rules_and_are_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = Lake::new(tmp.path(), "stability_ms = 1", TXNS_SCHEMA);
+    let rows = [
+        r#"{"account_id":"x","timestamp":1000000,"amount":0.5}"#,
+        r#"{"account_id":"y","timestamp":1030000,"amount":20.0}"#,
+        // 25 s behind the latest row: later than the 5 s allowed lateness.
+        r#"{"account_id":"x","timestamp":1005000,"amount":900.0}"#,
+        // 3 s behind: on time, and sorted before y's row by event time.
+        r#"{"account_id":"z","timestamp":1027000,"amount":0.5}"#,
+        r#"{"account_id":"z","timestamp":1031000,"amount":700.0}"#,
+    ];
+    std::fs::write(lake.landing().join("a.json"), rows.join("\n")).unwrap();
+    lake.run_with(&["run", "--once", "--drain"]);
+    let alerts = lake.read("gold/alerts");
+    let keys = sorted_strings(&alerts, "key");
+    assert_eq!(keys, vec!["z", "z"], "x's large row came late: no alert for x");
+    assert_eq!(lake.read("gold/scored_transactions").height(), 5, "late rows still scored");
+    assert_eq!(support::event_sum(&lake.read("event_log"), "gold", "late"), 1);
+}

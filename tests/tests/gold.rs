@@ -11,8 +11,11 @@ use std::time::Duration;
 use polars::prelude::*;
 use support::{Lake, generate, sorted_strings, strings};
 
+/// The Flink 2.3 reference fixtures (copied from the workplace's shared data; see their
+/// README). Found at run time: a compile-time path goes stale across clones.
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/flink-fixtures")
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
+    Path::new(&dir).join("fixtures/flink")
 }
 
 const TXNS_SCHEMA: &str = r#"
@@ -428,7 +431,18 @@ fn rows_behind_the_watermark_are_scored_but_skip_sequence_rules_and_are_counted(
     lake.run_with(&["run", "--once", "--drain"]);
     let alerts = lake.read("gold/alerts");
     let keys = sorted_strings(&alerts, "key");
-    assert_eq!(keys, vec!["z", "z"], "x's large row came late: no alert for x");
-    assert_eq!(lake.read("gold/scored_transactions").height(), 5, "late rows still scored");
-    assert_eq!(support::event_sum(&lake.read("event_log"), "gold", "late"), 1);
+    assert_eq!(
+        keys,
+        vec!["z", "z"],
+        "x's large row came late: no alert for x"
+    );
+    assert_eq!(
+        lake.read("gold/scored_transactions").height(),
+        5,
+        "late rows still scored"
+    );
+    assert_eq!(
+        support::event_sum(&lake.read("event_log"), "gold", "late"),
+        1
+    );
 }

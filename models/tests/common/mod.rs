@@ -14,7 +14,10 @@ pub struct Labelled {
 
 /// Reads `data/samples/<name>.csv` of the repository (header, features..., `label`).
 pub fn load_sample(name: &str) -> Labelled {
-    let path = format!("{}/../data/samples/{name}.csv", env!("CARGO_MANIFEST_DIR"));
+    // Read at run time: a compile-time path goes stale when the same target dir builds
+    // another clone of the repository.
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
+    let path = format!("{dir}/../data/samples/{name}.csv");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut lines = text.lines();
     let header: Vec<String> = lines

@@ -52,6 +52,16 @@ impl Pipeline {
             evolve_schema: false,
         };
         tables.scored.append(&out.scored, scored_commit).await?;
+        for (name, rows) in &out.outputs {
+            if let Some((_, table)) = tables.detectors.iter_mut().find(|(n, _)| n == name) {
+                let commit = Commit {
+                    app_transaction: Some(txn.clone()),
+                    metadata: progress("gold", None).to_metadata()?,
+                    evolve_schema: false,
+                };
+                table.append(rows, commit).await?;
+            }
+        }
         let alerts_commit = Commit {
             app_transaction: Some(txn),
             metadata: progress("alerts", Some(state_name)).to_metadata()?,
@@ -142,6 +152,9 @@ impl Pipeline {
         let mut targets = Vec::new();
         if let Some(g) = self.tables.gold.as_mut() {
             targets.push(&mut g.alerts);
+            for (_, table) in &mut g.detectors {
+                targets.push(table);
+            }
             targets.push(&mut g.scored);
         }
         targets.push(&mut self.tables.quarantine);

@@ -76,7 +76,12 @@ impl Pipeline {
     pub async fn open_with(config: Config, options: OpenOptions) -> Result<Self> {
         let lake_dir = location::local_dir(&location::parse(&config.lake)?)?;
         let lock = PipelineLock::acquire(&lake_dir, &config.id)?;
-        let tables = Tables::open(&config).await?;
+        let gold = match config.gold.enabled() {
+            true => Some(Gold::new(&config, &lake_dir)?),
+            false => None,
+        };
+        let detector_tables = gold.as_ref().map(Gold::output_schemas).unwrap_or_default();
+        let tables = Tables::open(&config, &detector_tables).await?;
         let compiled = expectations::compile_all(&config.expectations, &silver::schema(&config))?;
         let bronze_version = app_batch(&tables.bronze, &config.id).await?;
         let seen = SeenFiles::load(&tables.bronze, &config.id).await?;
@@ -98,10 +103,6 @@ impl Pipeline {
             fields: config.schema.fields.clone(),
             evolved,
             evolution: config.schema.evolution,
-        };
-        let gold = match config.gold.enabled() {
-            true => Some(Gold::new(&config, &lake_dir)?),
-            false => None,
         };
         let mut pipeline = Self {
             dedup: DedupIndex::new(config.silver.dedup_window),

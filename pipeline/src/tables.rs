@@ -30,10 +30,13 @@ pub struct Tables {
 pub struct GoldTables {
     pub scored: LakeTable,
     pub alerts: LakeTable,
+    /// Detectors' own tables (`gold/<detector name>`).
+    pub detectors: Vec<(String, LakeTable)>,
 }
 
 impl Tables {
-    pub async fn open(config: &Config) -> Result<Self> {
+    /// `detector_tables`: the detectors that write a table of their own, with its schema.
+    pub async fn open(config: &Config, detector_tables: &[(String, Schema)]) -> Result<Self> {
         let bronze_schema = bronze::schema(&config.schema.fields);
         // Source progress lives in bronze's commits: keep them (see source::progress).
         let keep_log = HashMap::from([(
@@ -89,7 +92,23 @@ impl Tables {
                 "one row per alert from the model or a rule detector",
             )
             .await?;
-            Some(GoldTables { scored, alerts })
+            let mut detectors = Vec::new();
+            for (name, schema) in detector_tables {
+                let table = open(
+                    config,
+                    &format!("gold/{name}"),
+                    schema,
+                    HashMap::new(),
+                    "the matches of a MATCH_RECOGNIZE detector, measures as columns",
+                )
+                .await?;
+                detectors.push((name.clone(), table));
+            }
+            Some(GoldTables {
+                scored,
+                alerts,
+                detectors,
+            })
         } else {
             None
         };

@@ -1,11 +1,15 @@
 //! Gold's part of the config: `[model]`, `[[detectors]]`, `[gold]` and `[dimensions.*]`.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use isolake_data::record::FieldType;
 
 use toml::de::DeTable;
 
-use super::SchemaConfig;
 use super::parse::{Value, Walker, get, resolve_location};
+use super::{SchemaConfig, SilverConfig};
+use crate::gold::detectors::match_recognize::{Query, Ty, query};
 
 /// Gold's declaration. Gold runs when a model or a detector is declared.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -70,6 +74,14 @@ pub enum DetectorKind {
     },
     /// A per-row SQL predicate.
     Threshold { expr: String, key: Option<String> },
+    /// A Flink SQL `MATCH_RECOGNIZE` query over the silver stream, named `table` in the query.
+    MatchRecognize {
+        table: String,
+        sql: String,
+        /// Also write `gold/<name>` with the measures as typed columns.
+        output_table: bool,
+        query: Arc<Query>,
+    },
 }
 
 impl DetectorKind {
@@ -77,6 +89,7 @@ impl DetectorKind {
         match self {
             DetectorKind::SmallThenLarge { .. } => "small_then_large",
             DetectorKind::Threshold { .. } => "threshold",
+            DetectorKind::MatchRecognize { .. } => "match_recognize",
         }
     }
 }
@@ -92,6 +105,7 @@ pub(super) fn parse(
     w: &mut Walker<'_>,
     root: &DeTable<'_>,
     schema: &SchemaConfig,
+    silver: &SilverConfig,
     base: &std::path::Path,
 ) -> GoldConfig {
     let mut gold = GoldConfig {
@@ -110,7 +124,7 @@ pub(super) fn parse(
     }
     gold.model = get(root, "model").and_then(|v| parse_model(w, v, schema, base));
     if let Some(value) = get(root, "detectors") {
-        gold.detectors = parse_detectors(w, value, schema);
+        gold.detectors = parse_detectors(w, value, schema, silver, base);
     }
     if let Some(value) = get(root, "dimensions")
         && let Some(table) = w.table("dimensions", value)
@@ -218,10 +232,39 @@ fn parse_model(
     })
 }
 
+/// Silver's columns and their types, as a query sees them.
+fn silver_columns(schema: &SchemaConfig, silver: &SilverConfig) -> Vec<(String, Ty)> {
+    let ty = |t: FieldType| match t {
+        FieldType::String => Ty::Str,
+        FieldType::Integer => Ty::Int,
+        FieldType::Double => Ty::Float,
+        FieldType::Boolean => Ty::Bool,
+        FieldType::Timestamp => Ty::Time,
+    };
+    let mut out: Vec<(String, Ty)> = schema
+        .fields
+        .iter()
+        .map(|(name, declared)| {
+            let cast = silver
+                .casts
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, t)| *t);
+            (name.clone(), ty(cast.unwrap_or(*declared)))
+        })
+        .collect();
+    if !out.iter().any(|(n, _)| *n == schema.event_time) {
+        out.push((schema.event_time.clone(), Ty::Time));
+    }
+    out
+}
+
 fn parse_detectors(
     w: &mut Walker<'_>,
     value: &Value<'_>,
     schema: &SchemaConfig,
+    silver: &SilverConfig,
+    base: &std::path::Path,
 ) -> Vec<DetectorConfig> {
     let Some(items) = value.get_ref().as_array() else {
         w.issue(
@@ -257,11 +300,16 @@ fn parse_detectors(
                 "use letters, digits, '_' or '-' (it can name a table)",
             );
         }
-        if name == "model" || out.iter().any(|d| d.name == name) {
+        if ["model", "alerts", "scored_transactions"].contains(&name.as_str())
+            || out.iter().any(|d| d.name == name)
+        {
             w.issue(
                 &format!("{path}.name"),
                 get(table, "name").map(|v| v.span()),
-                format!("{name:?} is already used (\"model\" names the model's alerts)"),
+                format!(
+                    "{name:?} is already used (\"model\" names the model's alerts; \
+                     alerts and scored_transactions are gold tables)"
+                ),
             );
         }
         let kind = get(table, "kind").and_then(|v| w.string(&format!("{path}.kind"), v));
@@ -269,18 +317,17 @@ fn parse_detectors(
             Some("small_then_large") => parse_small_then_large(w, &path, table, schema),
             Some("threshold") => parse_threshold(w, &path, table, item),
             Some("match_recognize") => {
-                w.issue(
-                    &format!("{path}.kind"),
-                    get(table, "kind").map(|v| v.span()),
-                    "match_recognize detectors are not supported by this version yet",
-                );
-                None
+                let columns = silver_columns(schema, silver);
+                parse_match_recognize(w, &path, table, item, &columns, &schema.event_time, base)
             }
             Some(other) => {
                 w.issue(
                     &format!("{path}.kind"),
                     get(table, "kind").map(|v| v.span()),
-                    format!("{other:?} is not a detector kind (small_then_large, threshold)"),
+                    format!(
+                        "{other:?} is not a detector kind (small_then_large, threshold, \
+                         match_recognize)"
+                    ),
                 );
                 None
             }
@@ -288,7 +335,7 @@ fn parse_detectors(
                 w.issue(
                     &format!("{path}.kind"),
                     Some(item.span()),
-                    "missing: small_then_large or threshold",
+                    "missing: small_then_large, threshold or match_recognize",
                 );
                 None
             }
@@ -369,4 +416,65 @@ fn parse_threshold(
     }
     let key = get(table, "key").and_then(|v| w.string(&format!("{path}.key"), v));
     Some(DetectorKind::Threshold { expr, key })
+}
+
+fn parse_match_recognize(
+    w: &mut Walker<'_>,
+    path: &str,
+    table: &DeTable<'_>,
+    item: &Value<'_>,
+    columns: &[(String, Ty)],
+    event_time: &str,
+    base: &std::path::Path,
+) -> Option<DetectorKind> {
+    w.unknown_keys(
+        path,
+        table,
+        &["name", "kind", "table", "sql", "sql_file", "output_table"],
+    );
+    let stream = get(table, "table")
+        .and_then(|v| w.string(&format!("{path}.table"), v))
+        .unwrap_or_else(|| "silver".to_string());
+    let output_table = match get(table, "output_table") {
+        Some(v) => w.boolean(&format!("{path}.output_table"), v)?,
+        None => false,
+    };
+    let (sql, at) = match (get(table, "sql"), get(table, "sql_file")) {
+        (Some(v), None) => (w.string(&format!("{path}.sql"), v)?, v),
+        (None, Some(v)) => {
+            let file = w.string(&format!("{path}.sql_file"), v)?;
+            let file = base.join(file);
+            match std::fs::read_to_string(&file) {
+                Ok(text) => (text, v),
+                Err(e) => {
+                    w.issue(
+                        &format!("{path}.sql_file"),
+                        Some(v.span()),
+                        format!("{}: {e}", file.display()),
+                    );
+                    return None;
+                }
+            }
+        }
+        _ => {
+            w.issue(
+                &format!("{path}.sql"),
+                Some(item.span()),
+                "give the query as sql = \"\"\"...\"\"\" or sql_file = \"q.sql\" (one of them)",
+            );
+            return None;
+        }
+    };
+    match query::compile(&sql, &stream, columns, event_time) {
+        Ok(q) => Some(DetectorKind::MatchRecognize {
+            table: stream,
+            sql,
+            output_table,
+            query: Arc::new(q),
+        }),
+        Err(e) => {
+            w.issue(&format!("{path}.sql"), Some(at.span()), e);
+            None
+        }
+    }
 }

@@ -70,6 +70,9 @@ pub struct SchemaConfig {
     /// Declared fields in order, with their types (hints: they win over inference).
     pub fields: Vec<(String, FieldType)>,
     pub event_time: String,
+    /// Compute the event-time column from this declared field (which keeps its own type),
+    /// like a Flink computed rowtime column `ts AS TO_TIMESTAMP_LTZ(timestamp, 3)`.
+    pub event_time_from: Option<String>,
     /// `None`: RFC 3339. `Some("epoch_ms")`: integer milliseconds. Otherwise a chrono format;
     /// a time without zone is UTC.
     pub event_time_format: Option<String>,
@@ -175,6 +178,7 @@ impl Default for SchemaConfig {
                 .map(|(n, t)| ((*n).to_string(), *t))
                 .collect(),
             event_time: EVENT_TIME.to_string(),
+            event_time_from: None,
             event_time_format: None,
             key: Some(KEY.to_string()),
             evolution: Evolution::AddNewColumns,

@@ -311,7 +311,7 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, Vec<ConfigIssue>>
     let silver = parse_silver(&mut w, get(root, "silver"), &schema);
     let expectations = parse_expectations(&mut w, get(root, "expectations"), &schema);
     let (source, batch) = source;
-    let gold = super::gold::parse(&mut w, root, &schema, base);
+    let gold = super::gold::parse(&mut w, root, &schema, &silver, base);
 
     match (id, w.issues.is_empty()) {
         (Some(id), true) => Ok(Config {
@@ -454,6 +454,7 @@ fn parse_schema(w: &mut Walker<'_>, value: Option<&Value<'_>>) -> SchemaConfig {
         &[
             "fields",
             "event_time",
+            "event_time_from",
             "event_time_format",
             "key",
             "evolution",
@@ -467,13 +468,38 @@ fn parse_schema(w: &mut Walker<'_>, value: Option<&Value<'_>>) -> SchemaConfig {
     if let Some(name) = event_time.and_then(|v| w.string("schema.event_time", v)) {
         schema.event_time = name;
     }
-    if !schema.fields.iter().any(|(n, _)| *n == schema.event_time) {
-        let span = event_time.map(|v| v.span());
-        w.issue(
-            "schema.event_time",
-            span,
-            format!("{:?} is not one of schema.fields", schema.event_time),
-        );
+    let from = get(table, "event_time_from");
+    schema.event_time_from = from.and_then(|v| w.string("schema.event_time_from", v));
+    let is_field = |name: &str| schema.fields.iter().any(|(n, _)| n == name);
+    match &schema.event_time_from {
+        None if !is_field(&schema.event_time) => {
+            w.issue(
+                "schema.event_time",
+                event_time.map(|v| v.span()),
+                format!(
+                    "{:?} is not one of schema.fields (or compute it with event_time_from)",
+                    schema.event_time
+                ),
+            );
+        }
+        Some(source) if !is_field(source) => {
+            w.issue(
+                "schema.event_time_from",
+                from.map(|v| v.span()),
+                format!("{source:?} is not one of schema.fields"),
+            );
+        }
+        Some(_) if is_field(&schema.event_time) => {
+            w.issue(
+                "schema.event_time",
+                event_time.map(|v| v.span()),
+                format!(
+                    "{:?} is computed (event_time_from): it must not also be a declared field",
+                    schema.event_time
+                ),
+            );
+        }
+        _ => {}
     }
     if let Some(format) =
         get(table, "event_time_format").and_then(|v| w.string("schema.event_time_format", v))

@@ -22,8 +22,8 @@ pub struct Alert {
     /// Event time of the row that completed the alert, microseconds since the epoch (UTC).
     pub event_time: Option<i64>,
     pub score: Option<f64>,
-    /// Rule measures or model details, as a JSON object.
-    pub measures: serde_json::Value,
+    /// Rule measures or model details: a JSON object's text (keys in the detector's order).
+    pub measures: String,
     pub reason: String,
     pub model_version: Option<u64>,
 }
@@ -110,7 +110,7 @@ pub fn frame(pipeline: &str, batch: u64, alerts: &[Alert]) -> Result<DataFrame> 
             "measures".into(),
             alerts
                 .iter()
-                .map(|a| a.measures.to_string())
+                .map(|a| a.measures.as_str())
                 .collect::<Vec<_>>(),
         ),
         strings(|a| Some(a.reason.as_str())).with_name("reason".into()),

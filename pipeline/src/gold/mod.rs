@@ -37,6 +37,8 @@ pub const SCORED_AT: &str = "scored_at";
 pub struct GoldBatch {
     pub scored: DataFrame,
     pub alerts: Vec<Alert>,
+    /// Rows for detectors' own tables (`gold/<name>`).
+    pub outputs: Vec<(String, DataFrame)>,
     pub late: usize,
     pub model_version: Option<u64>,
     /// Model events (loaded, switched, unreachable) for the event log.
@@ -84,12 +86,31 @@ impl Gold {
         let admitted = self
             .buffer
             .admit(silver, &self.ctx.event_time, batch, drain)?;
+        let progress = detectors::Progress {
+            watermark: self.buffer.watermark(),
+            ended: drain,
+        };
+        let mut outputs = Vec::new();
         for d in &mut self.detectors {
-            d.on_ordered(&admitted.released, &self.ctx, &mut alerts)?;
+            d.on_ordered(&admitted.released, &self.ctx, progress, &mut alerts)?;
+            let errors = d.take_errors();
+            if !errors.is_empty() {
+                events.push(FlowEvent {
+                    batch_id: Some(batch),
+                    flow: "gold".into(),
+                    status: "row_errors".into(),
+                    error: Some(format!("detector {}: {}", d.name(), errors.join("; "))),
+                    ..Default::default()
+                });
+            }
+            if let Some(rows) = d.take_output()? {
+                outputs.push((d.name().to_string(), rows));
+            }
         }
         Ok(GoldBatch {
             scored,
             alerts,
+            outputs,
             late: admitted.late,
             model_version,
             events,
@@ -192,7 +213,8 @@ impl Gold {
                     "threshold": threshold,
                     "top_features": features,
                     "model": current.resolved.uri,
-                }),
+                })
+                .to_string(),
                 reason: format!(
                     "anomaly score {:.3} ≥ {:.3} ({}); isolated mostly by {}",
                     score.unwrap_or(f64::NAN),
@@ -208,6 +230,14 @@ impl Gold {
             });
         }
         Ok(out)
+    }
+
+    /// Detectors that write a table of their own, with its schema.
+    pub fn output_schemas(&self) -> Vec<(String, Schema)> {
+        self.detectors
+            .iter()
+            .filter_map(|d| d.output_schema().map(|s| (d.name().to_string(), s)))
+            .collect()
     }
 
     /// The state to save with the batch's gold commit.

@@ -16,7 +16,9 @@ use std::collections::HashSet;
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::bronze::{CORRUPT, LINEAGE, RESCUED, SOURCE_FILE, SOURCE_LINE, with_metadata};
+use crate::bronze::{
+    CORRUPT, LINEAGE, RESCUED, SOURCE_FILE, SOURCE_LINE, utc_micros, with_metadata,
+};
 use crate::config::{Action, Config};
 use crate::error::{Error, Result};
 use dedup::DedupIndex;
@@ -63,7 +65,7 @@ pub struct SilverBatch {
 
 /// Silver's table schema.
 pub fn schema(config: &Config) -> Schema {
-    let schema: Schema = config
+    let mut schema: Schema = config
         .schema
         .fields
         .iter()
@@ -74,6 +76,9 @@ pub fn schema(config: &Config) -> Schema {
             Field::new(name.as_str().into(), ty.polars_dtype())
         })
         .collect();
+    if config.schema.event_time_from.is_some() {
+        schema.with_column(config.schema.event_time.as_str().into(), utc_micros());
+    }
     with_metadata(schema, &LINEAGE)
 }
 

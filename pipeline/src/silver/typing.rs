@@ -85,6 +85,25 @@ pub(super) fn type_frame(bronze: &DataFrame, config: &Config) -> Result<Typed> {
         }
         columns.push(typed.with_name(name.as_str().into()));
     }
+    if let Some(source) = &config.schema.event_time_from {
+        let name = &config.schema.event_time;
+        let raw = bronze.column(source)?;
+        let text = raw.cast(&DataType::String)?;
+        let format = config.schema.event_time_format.as_deref();
+        let micros: Int64Chunked = text
+            .str()?
+            .iter()
+            .map(|v| v.and_then(|s| parse_event_time(s.trim(), format)))
+            .collect();
+        let typed = micros.into_series().cast(&utc_micros())?.into_column();
+        let lost = raw.is_not_null() & typed.is_null();
+        for (row, lost) in lost.iter().enumerate() {
+            if lost == Some(true) {
+                type_errors[row].push(name.clone());
+            }
+        }
+        columns.push(typed.with_name(name.as_str().into()));
+    }
     // A declared field whose landed value had the wrong JSON type was rescued in bronze.
     let rescued = bronze.column(RESCUED)?.str()?.clone();
     for (row, text) in rescued.iter().enumerate() {

@@ -6,6 +6,7 @@
 //! split into files or batches. Their state is saved with each gold commit and restored at
 //! start-up (see `gold::state`).
 
+pub mod match_recognize;
 mod small_then_large;
 mod threshold;
 
@@ -16,6 +17,7 @@ use crate::bronze::{SOURCE_FILE, SOURCE_LINE};
 use crate::config::{DetectorConfig, DetectorKind};
 use crate::error::Result;
 
+pub use match_recognize::MatchRecognize;
 pub use small_then_large::SmallThenLarge;
 pub use threshold::Threshold;
 
@@ -26,6 +28,15 @@ pub struct Context {
     pub event_time: String,
     /// The column naming a row in alerts (the dedup key); `None`: `file:line`.
     pub id_column: Option<String>,
+}
+
+/// What sequence rules know about rows still to come.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    /// Rows still to come have an event time at or after this (µs).
+    pub watermark: Option<i64>,
+    /// The input has ended (`run --drain`): nothing more will come.
+    pub ended: bool,
 }
 
 pub trait Detector: Send {
@@ -39,9 +50,22 @@ pub trait Detector: Send {
         &mut self,
         _rows: &DataFrame,
         _ctx: &Context,
+        _progress: Progress,
         _out: &mut Vec<Alert>,
     ) -> Result<()> {
         Ok(())
+    }
+    /// Rows the detector could not evaluate since the last call (for the event log).
+    fn take_errors(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The schema of the detector's own table (`gold/<name>`), if it writes one.
+    fn output_schema(&self) -> Option<Schema> {
+        None
+    }
+    /// The rows for its own table made since the last call.
+    fn take_output(&mut self) -> Result<Option<DataFrame>> {
+        Ok(None)
     }
     /// The detector's state, to be restored by [`restore`](Self::restore).
     fn save(&self) -> Result<serde_json::Value> {
@@ -61,6 +85,11 @@ pub fn build(configs: &[DetectorConfig]) -> Result<Vec<Box<dyn Detector>>> {
                 DetectorKind::Threshold { expr, key } => {
                     Box::new(Threshold::new(&c.name, expr, key.clone())?)
                 }
+                DetectorKind::MatchRecognize {
+                    query,
+                    output_table,
+                    ..
+                } => Box::new(MatchRecognize::new(&c.name, query.clone(), *output_table)),
             })
         })
         .collect()

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{Context, Detector, RowIds, as_strings, micros, show_time};
+use super::{Context, Detector, Progress, RowIds, as_strings, micros, show_time};
 use crate::config::{DetectorConfig, DetectorKind};
 use crate::error::{Error, Result};
 use crate::gold::alerts::Alert;
@@ -61,7 +61,13 @@ impl Detector for SmallThenLarge {
         &self.name
     }
 
-    fn on_ordered(&mut self, rows: &DataFrame, ctx: &Context, out: &mut Vec<Alert>) -> Result<()> {
+    fn on_ordered(
+        &mut self,
+        rows: &DataFrame,
+        ctx: &Context,
+        _progress: Progress,
+        out: &mut Vec<Alert>,
+    ) -> Result<()> {
         let keys = as_strings(rows, &self.key)?;
         let amounts = rows.column(&self.amount)?.cast(&DataType::Float64)?;
         let amounts = amounts.f64()?;
@@ -96,7 +102,8 @@ impl Detector for SmallThenLarge {
                         "small_amount": small.amount,
                         "large_ts": time.div_euclid(1000),
                         "large_amount": amount,
-                    }),
+                    })
+                    .to_string(),
                     reason: format!(
                         "{} {key}: {} at {} then {} at {} ({:.3} s later; small < {}, large > {})",
                         self.key,

@@ -60,7 +60,7 @@ impl Detector for Threshold {
                 transaction_ids: vec![ids.get(i)],
                 event_time: times.get(i),
                 score: None,
-                measures: serde_json::json!({ "rule": self.text }),
+                measures: serde_json::json!({ "rule": self.text }).to_string(),
                 reason: format!("rule {:?} holds", self.text),
                 model_version: None,
             });

@@ -1,0 +1,433 @@
+//! MATCH_RECOGNIZE detectors: a Flink SQL query in the config, run as an automaton over each
+//! partition's rows in event-time order, with Flink's semantics (see `value` for its
+//! coercions, `pattern` for preference and streaming, `query` for the supported subset).
+//!
+//! Per partition, rows are kept from the earliest start that is not decided yet. A start is
+//! decided when its preferred match is known (emitted, then AFTER MATCH SKIP picks the next
+//! start), when no match can start there, or when WITHIN expired. So a match from a later
+//! start waits for every earlier start, and the matches do not depend on how rows were cut
+//! into batches: the partial state is saved with each gold commit.
+
+mod expr;
+mod pattern;
+pub mod query;
+#[cfg(test)]
+mod tests;
+mod value;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{Context, Detector, Progress, RowIds, micros};
+use crate::bronze::utc_micros;
+use crate::error::{Error, Result};
+use crate::gold::alerts::Alert;
+use expr::{Row, Scope, truth};
+use pattern::{Horizon, Outcome};
+pub use query::Query;
+use query::Skip;
+pub use value::Ty;
+use value::Value;
+
+/// At most this many row errors are kept per batch for the event log.
+const MAX_ERRORS: usize = 20;
+
+/// The rows of one partition from its earliest undecided start.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Partition {
+    key: Vec<Value>,
+    rows: VecDeque<Row>,
+    times: VecDeque<i64>,
+    ids: VecDeque<String>,
+}
+
+pub struct MatchRecognize {
+    name: String,
+    query: Arc<Query>,
+    output_table: bool,
+    partitions: BTreeMap<String, Partition>,
+    errors: Vec<String>,
+    error_count: usize,
+    output: Vec<Vec<Value>>,
+}
+
+impl MatchRecognize {
+    pub fn new(name: &str, query: Arc<Query>, output_table: bool) -> Self {
+        Self {
+            name: name.to_string(),
+            query,
+            output_table,
+            partitions: BTreeMap::new(),
+            errors: Vec::new(),
+            error_count: 0,
+            output: Vec::new(),
+        }
+    }
+
+    /// Decides starts in `p` until one is pending.
+    fn resolve(&mut self, key: &str, progress: Progress, out: &mut Vec<Alert>) {
+        let Some(mut p) = self.partitions.remove(key) else {
+            return;
+        };
+        let q = Arc::clone(&self.query);
+        let horizon = Horizon {
+            ended: progress.ended,
+            watermark: progress.watermark,
+            within: q.within,
+        };
+        while !p.rows.is_empty() {
+            let times = p.times.make_contiguous();
+            let rows: Vec<&Row> = p.rows.iter().collect();
+            let mut errors = Vec::new();
+            let outcome = q.program.run(times, horizon, &mut |classes: &[u8]| {
+                let var = classes[classes.len() - 1] as usize;
+                let Some(define) = &q.defines[var] else {
+                    return true;
+                };
+                let scope = Scope {
+                    rows: &rows[..classes.len()],
+                    classes,
+                };
+                match define.eval(&scope).and_then(truth) {
+                    Ok(t) => t == Some(true),
+                    Err(e) => {
+                        errors.push(format!(
+                            "DEFINE {}: {e} (the row counts as not matching)",
+                            q.program.vars[var]
+                        ));
+                        false
+                    }
+                }
+            });
+            self.error_count += errors.len();
+            for e in errors {
+                if self.errors.len() < MAX_ERRORS && !self.errors.contains(&e) {
+                    self.errors.push(e);
+                }
+            }
+            let advance = match outcome {
+                Outcome::Pending => break,
+                Outcome::NoMatch => 1,
+                Outcome::Match(classes) => {
+                    let next = self.emit(&p, &rows, &classes, out);
+                    drop(rows);
+                    next
+                }
+            };
+            let advance = advance.clamp(1, p.rows.len());
+            p.rows.drain(..advance);
+            p.times.drain(..advance);
+            p.ids.drain(..advance);
+        }
+        if !p.rows.is_empty() {
+            self.partitions.insert(key.to_string(), p);
+        }
+    }
+
+    /// Emits one match; returns how many rows the next start is after this one's.
+    fn emit(
+        &mut self,
+        p: &Partition,
+        rows: &[&Row],
+        classes: &[u8],
+        out: &mut Vec<Alert>,
+    ) -> usize {
+        let q = &self.query;
+        let matched = &rows[..classes.len()];
+        let scope = Scope {
+            rows: matched,
+            classes,
+        };
+        let mut values: Vec<Value> = p.key.clone();
+        let mut json = String::from("{");
+        let mut push = |name: &str, v: &Value, first: bool| {
+            if !first {
+                json.push(',');
+            }
+            json.push_str(&serde_json::Value::String(name.to_string()).to_string());
+            json.push(':');
+            json.push_str(&v.to_json().to_string());
+        };
+        for (i, ((name, _), v)) in q.partition.iter().zip(&p.key).enumerate() {
+            push(name, v, i == 0);
+        }
+        for (i, (name, e)) in q.measures.iter().enumerate() {
+            let v = e.eval(&scope).unwrap_or_else(|err| {
+                self.error_count += 1;
+                if self.errors.len() < MAX_ERRORS {
+                    self.errors
+                        .push(format!("MEASURES {name}: {err} (written as NULL)"));
+                }
+                Value::Null
+            });
+            push(name, &v, i == 0 && q.partition.is_empty());
+            values.push(v);
+        }
+        json.push('}');
+        let n = classes.len();
+        let ids: Vec<String> = p.ids.iter().take(n).cloned().collect();
+        let mut counts: Vec<(usize, usize)> = Vec::new();
+        for c in classes {
+            match counts.last_mut() {
+                Some((v, k)) if *v == *c as usize => *k += 1,
+                _ => counts.push((*c as usize, 1)),
+            }
+        }
+        let shape = counts
+            .iter()
+            .map(|(v, k)| {
+                if *k == 1 {
+                    q.program.vars[*v].clone()
+                } else {
+                    format!("{} ×{k}", q.program.vars[*v])
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let key = p
+            .key
+            .iter()
+            .map(Value::flink_text)
+            .collect::<Vec<_>>()
+            .join(",");
+        out.push(Alert {
+            detector: self.name.clone(),
+            kind: "match_recognize",
+            key_column: (!q.partition.is_empty()).then(|| {
+                q.partition
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }),
+            key: (!q.partition.is_empty()).then(|| key.clone()),
+            reason: format!(
+                "pattern {} matched {n} row(s){}: {shape}",
+                self.name,
+                if key.is_empty() {
+                    String::new()
+                } else {
+                    format!(" of {key}")
+                }
+            ),
+            transaction_ids: ids,
+            event_time: p.times.get(n - 1).copied(),
+            score: None,
+            measures: json,
+            model_version: None,
+        });
+        if self.output_table {
+            self.output.push(values);
+        }
+        let position = |v: u8, last: bool| {
+            let mut at = classes
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c == v)
+                .map(|(i, _)| i);
+            if last { at.next_back() } else { at.next() }
+        };
+        match q.skip {
+            Skip::PastLastRow => n,
+            Skip::ToNextRow => 1,
+            // Skipping to the match's own first row would loop: move on by one, as TO NEXT ROW.
+            Skip::ToFirst(v) => position(v, false).unwrap_or(1).max(1),
+            Skip::ToLast(v) => position(v, true).unwrap_or(1).max(1),
+        }
+    }
+}
+
+/// A silver column's values as query values.
+fn values(rows: &DataFrame, name: &str, ty: Ty) -> Result<Vec<Value>> {
+    let c = rows.column(name)?;
+    Ok(match ty {
+        Ty::Str => c
+            .cast(&DataType::String)?
+            .str()?
+            .iter()
+            .map(|v| v.map_or(Value::Null, |s| Value::Str(s.to_string())))
+            .collect(),
+        Ty::Int => c
+            .cast(&DataType::Int64)?
+            .i64()?
+            .iter()
+            .map(|v| v.map_or(Value::Null, Value::Int))
+            .collect(),
+        Ty::Float => c
+            .cast(&DataType::Float64)?
+            .f64()?
+            .iter()
+            .map(|v| v.map_or(Value::Null, Value::Float))
+            .collect(),
+        Ty::Bool => c
+            .cast(&DataType::Boolean)?
+            .bool()?
+            .iter()
+            .map(|v| v.map_or(Value::Null, Value::Bool))
+            .collect(),
+        Ty::Time => micros(rows, name)?
+            .iter()
+            .map(|v| v.map_or(Value::Null, Value::Time))
+            .collect(),
+    })
+}
+
+fn dtype(ty: Option<Ty>) -> DataType {
+    match ty {
+        Some(Ty::Bool) => DataType::Boolean,
+        Some(Ty::Int) => DataType::Int64,
+        Some(Ty::Float) => DataType::Float64,
+        Some(Ty::Time) => utc_micros(),
+        Some(Ty::Str) | None => DataType::String,
+    }
+}
+
+impl Detector for MatchRecognize {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn on_ordered(
+        &mut self,
+        rows: &DataFrame,
+        ctx: &Context,
+        progress: Progress,
+        out: &mut Vec<Alert>,
+    ) -> Result<()> {
+        let q = Arc::clone(&self.query);
+        let columns: Vec<Vec<Value>> = q
+            .slots
+            .iter()
+            .map(|(name, ty)| values(rows, name, *ty))
+            .collect::<Result<_>>()?;
+        let times = micros(rows, &ctx.event_time)?;
+        let ids = RowIds::new(rows, ctx)?;
+        for (i, t) in times.iter().enumerate() {
+            let Some(t) = t else { continue };
+            let row: Row = columns.iter().map(|c| c[i].clone()).collect();
+            let key_values: Vec<Value> = q.partition.iter().map(|(_, s)| row[*s].clone()).collect();
+            let key = serde_json::to_string(&key_values)?;
+            let p = self.partitions.entry(key).or_insert_with(|| Partition {
+                key: key_values,
+                ..Default::default()
+            });
+            p.rows.push_back(row);
+            p.times.push_back(t);
+            p.ids.push_back(ids.get(i));
+        }
+        let keys: Vec<String> = self.partitions.keys().cloned().collect();
+        for key in keys {
+            self.resolve(&key, progress, out);
+        }
+        Ok(())
+    }
+
+    fn save(&self) -> Result<serde_json::Value> {
+        Ok(serde_json::to_value(&self.partitions)?)
+    }
+
+    fn restore(&mut self, state: serde_json::Value) -> Result<()> {
+        self.partitions = if state.is_null() {
+            BTreeMap::new()
+        } else {
+            serde_json::from_value(state).map_err(|e| {
+                Error::Inconsistent(format!("detector {:?}: unreadable state: {e}", self.name))
+            })?
+        };
+        Ok(())
+    }
+
+    fn take_errors(&mut self) -> Vec<String> {
+        if self.error_count > self.errors.len() {
+            self.errors.push(format!(
+                "{} row error(s) in all, the first {} listed",
+                self.error_count,
+                self.errors.len()
+            ));
+        }
+        self.error_count = 0;
+        std::mem::take(&mut self.errors)
+    }
+
+    fn output_schema(&self) -> Option<Schema> {
+        if !self.output_table {
+            return None;
+        }
+        let q = &self.query;
+        let slot_type = |s: usize| q.slots[s].1;
+        let mut schema = Schema::default();
+        for (name, slot) in &q.partition {
+            schema.with_column(name.as_str().into(), dtype(Some(slot_type(*slot))));
+        }
+        for (name, e) in &q.measures {
+            schema.with_column(name.as_str().into(), dtype(e.ty(&slot_type)));
+        }
+        Some(schema)
+    }
+
+    fn take_output(&mut self) -> Result<Option<DataFrame>> {
+        let Some(schema) = self.output_schema() else {
+            return Ok(None);
+        };
+        let rows = std::mem::take(&mut self.output);
+        let n = rows.len();
+        let mut columns = Vec::with_capacity(schema.len());
+        for (i, (name, dt)) in schema.iter().enumerate() {
+            let cell = |r: &Vec<Value>| r[i].clone();
+            let column = match dt {
+                DataType::Boolean => Column::new(
+                    name.clone(),
+                    rows.iter()
+                        .map(|r| match cell(r) {
+                            Value::Bool(b) => Some(b),
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                DataType::Int64 => Column::new(
+                    name.clone(),
+                    rows.iter()
+                        .map(|r| match cell(r) {
+                            Value::Int(v) => Some(v),
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                DataType::Float64 => Column::new(
+                    name.clone(),
+                    rows.iter()
+                        .map(|r| match cell(r) {
+                            Value::Float(v) => Some(v),
+                            Value::Int(v) => Some(v as f64),
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                DataType::String => Column::new(
+                    name.clone(),
+                    rows.iter()
+                        .map(|r| match cell(r) {
+                            Value::Null => None,
+                            v => Some(v.flink_text()),
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                _ => Column::new(
+                    name.clone(),
+                    rows.iter()
+                        .map(|r| match cell(r) {
+                            Value::Time(t) => Some(t),
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>(),
+                )
+                .cast(&utc_micros())?,
+            };
+            columns.push(column);
+        }
+        Ok(Some(DataFrame::new(n, columns)?))
+    }
+}

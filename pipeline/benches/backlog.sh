@@ -17,8 +17,9 @@ target_rows_per_s=300000
 
 # PROFILE=dev gives a quick, pessimistic indication without the long release build.
 profile="${PROFILE:-release}"
-cargo build --profile "$profile" --quiet -p isolake-data --bin isolake-gen
-cargo build --profile "$profile" --quiet -p isolake-pipeline --bin isolake-pipeline
+# One invocation for both: built apart, cargo unifies polars' features differently and
+# rebuilds it (an hour in release).
+cargo build --profile "$profile" --quiet -p isolake-pipeline -p isolake-data --bins
 bin="$CARGO_TARGET_DIR/$([ "$profile" = dev ] && echo debug || echo "$profile")"
 
 work=$(mktemp -d)

@@ -58,7 +58,7 @@ fn wait_for_scored(lake: &Lake, rows: usize, child: &mut Child, limit: Duration)
     }
 }
 
-fn stop(mut child: Child) {
+fn stop(child: Child) {
     let pid = child.id() as i32;
     std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])

@@ -128,6 +128,7 @@ pub fn frame(pipeline: &str, batch: u64, alerts: &[Alert]) -> Result<DataFrame> 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,6 +1,5 @@
 //! Dedup on the record key, within a batch and against the recent past of silver.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use polars::prelude::*;
@@ -12,7 +11,8 @@ use crate::error::Result;
 #[derive(Debug, Clone)]
 pub struct DedupIndex {
     window_us: i64,
-    keys: HashMap<String, i64>,
+    /// polars' fast (ahash) map: the std SipHash showed up in the batch profile.
+    keys: PlHashMap<String, i64>,
     newest_us: i64,
 }
 
@@ -20,7 +20,7 @@ impl DedupIndex {
     pub fn new(window: Duration) -> Self {
         Self {
             window_us: window.as_micros().min(i64::MAX as u128) as i64,
-            keys: HashMap::new(),
+            keys: PlHashMap::default(),
             newest_us: i64::MIN,
         }
     }

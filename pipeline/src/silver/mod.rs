@@ -11,8 +11,6 @@ pub mod dedup;
 pub mod expectations;
 mod typing;
 
-use std::collections::HashSet;
-
 use polars::prelude::*;
 use serde::Serialize;
 
@@ -170,7 +168,8 @@ pub fn process(
             .column(&config.schema.event_time)?
             .cast(&DataType::Int64)?;
         let times = times.i64()?;
-        let mut in_batch: HashSet<&str> = HashSet::new();
+        let mut in_batch: PlHashSet<&str> =
+            PlHashSet::with_capacity_and_hasher(rows, Default::default());
         for row in 0..rows {
             if matches!(
                 verdicts.action[row],

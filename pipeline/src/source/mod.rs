@@ -4,9 +4,11 @@
 //! listing    walk the landing dir: patterns, hidden/temporary names, symlink checks
 //! stability  a file is picked only once complete (renamed in, or unchanged for a while)
 //! progress   the files each committed batch read, rebuilt from bronze's Delta log
+//! json_line  one NDJSON line → borrowed fields (no map per line)
 //! reader     bytes → lines → typed cells, never dropping a line (corrupt/rescued columns)
 //! ```
 
+mod json_line;
 pub mod listing;
 pub mod progress;
 pub mod reader;

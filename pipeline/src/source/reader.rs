@@ -13,6 +13,8 @@ use std::path::Path;
 use isolake_data::record::FieldType;
 use serde_json::{Map, Value};
 
+use super::json_line::{self, Scalar};
+
 use crate::config::Evolution;
 use crate::error::{Error, Result};
 
@@ -26,10 +28,67 @@ pub struct ReadSchema {
     pub evolution: Evolution,
 }
 
+/// Text cells in one buffer (end offsets and validity per cell): no allocation per value.
+#[derive(Debug, Clone, Default)]
+pub struct Texts {
+    data: String,
+    ends: Vec<usize>,
+    valid: Vec<bool>,
+}
+
+impl Texts {
+    fn with_capacity(rows: usize) -> Self {
+        Self {
+            data: String::with_capacity(rows * 12),
+            ends: Vec::with_capacity(rows),
+            valid: Vec::with_capacity(rows),
+        }
+    }
+
+    fn push(&mut self, value: Option<&str>) {
+        if let Some(v) = value {
+            self.data.push_str(v);
+        }
+        self.ends.push(self.data.len());
+        self.valid.push(value.is_some());
+    }
+
+    fn pop(&mut self) {
+        self.ends.pop();
+        self.valid.pop();
+        self.data.truncate(self.ends.last().copied().unwrap_or(0));
+    }
+
+    fn extend(&mut self, other: Texts) {
+        let base = self.data.len();
+        self.data.push_str(&other.data);
+        self.ends.extend(other.ends.iter().map(|e| e + base));
+        self.valid.extend(other.valid);
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The `i`-th cell.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.valid[i].then(|| &self.data[start..self.ends[i]])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Option<&str>> {
+        (0..self.len()).map(|i| self.get(i))
+    }
+}
+
 /// One column being filled.
 #[derive(Debug, Clone)]
 pub enum Cells {
-    Str(Vec<Option<String>>),
+    Str(Texts),
     Int(Vec<Option<i64>>),
     F64(Vec<Option<f64>>),
     Bool(Vec<Option<bool>>),
@@ -39,10 +98,19 @@ impl Cells {
     /// An empty column for a declared field (timestamps stay text in bronze).
     pub fn for_type(ty: FieldType, capacity: usize) -> Self {
         match ty {
-            FieldType::String | FieldType::Timestamp => Cells::Str(Vec::with_capacity(capacity)),
+            FieldType::String | FieldType::Timestamp => Cells::Str(Texts::with_capacity(capacity)),
             FieldType::Integer => Cells::Int(Vec::with_capacity(capacity)),
             FieldType::Double => Cells::F64(Vec::with_capacity(capacity)),
             FieldType::Boolean => Cells::Bool(Vec::with_capacity(capacity)),
+        }
+    }
+
+    fn pop(&mut self) {
+        match self {
+            Cells::Str(v) => v.pop(),
+            Cells::Int(v) => drop(v.pop()),
+            Cells::F64(v) => drop(v.pop()),
+            Cells::Bool(v) => drop(v.pop()),
         }
     }
 
@@ -56,40 +124,41 @@ impl Cells {
     }
 
     /// Pushes `value` if it has the column's JSON type; returns false (pushing null) if not.
-    fn push(&mut self, value: &Value) -> bool {
-        if value.is_null() {
-            self.push_null();
-            return true;
-        }
-        let ok = match self {
-            Cells::Str(v) => {
-                v.push(Some(as_text(value)));
+    fn push(&mut self, value: &Scalar<'_>) -> bool {
+        let ok = match (&mut *self, value) {
+            (_, Scalar::Null) => {
+                self.push_null();
+                return true;
+            }
+            (Cells::Str(v), Scalar::Str(text)) => {
+                v.push(Some(text));
                 true
             }
-            Cells::Int(v) => match value.as_i64() {
-                Some(i) => {
-                    v.push(Some(i));
-                    true
-                }
-                None => false,
-            },
-            Cells::F64(v) => match value {
-                Value::Number(n) => match n.as_f64() {
-                    Some(f) => {
-                        v.push(Some(f));
-                        true
-                    }
-                    None => false,
-                },
-                _ => false,
-            },
-            Cells::Bool(v) => match value.as_bool() {
-                Some(b) => {
-                    v.push(Some(b));
-                    true
-                }
-                None => false,
-            },
+            (Cells::Str(v), value) => {
+                v.push(Some(&value.text()));
+                true
+            }
+            (Cells::Int(v), Scalar::Int(i)) => {
+                v.push(Some(*i));
+                true
+            }
+            (Cells::F64(v), Scalar::Int(i)) => {
+                v.push(Some(*i as f64));
+                true
+            }
+            (Cells::F64(v), Scalar::UInt(u)) => {
+                v.push(Some(*u as f64));
+                true
+            }
+            (Cells::F64(v), Scalar::Float(f)) => {
+                v.push(Some(*f));
+                true
+            }
+            (Cells::Bool(v), Scalar::Bool(b)) => {
+                v.push(Some(*b));
+                true
+            }
+            _ => false,
         };
         if !ok {
             self.push_null();
@@ -115,7 +184,7 @@ impl Cells {
     pub fn into_column(self, name: &str) -> polars::prelude::Column {
         use polars::prelude::Column;
         match self {
-            Cells::Str(v) => Column::new(name.into(), v),
+            Cells::Str(v) => Column::new(name.into(), v.iter().collect::<Vec<_>>()),
             Cells::Int(v) => Column::new(name.into(), v),
             Cells::F64(v) => Column::new(name.into(), v),
             Cells::Bool(v) => Column::new(name.into(), v),
@@ -133,15 +202,6 @@ impl Cells {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-/// A string field takes any scalar as its text (as schema hints do); objects and arrays as
-/// their JSON.
-fn as_text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }
 
@@ -224,9 +284,7 @@ pub fn parse(text: &[u8], schema: &ReadSchema) -> ReadFile {
             continue;
         }
         let number = number as i64 + 1;
-        let object = std::str::from_utf8(line)
-            .ok()
-            .and_then(|s| serde_json::from_str::<Map<String, Value>>(s).ok());
+        let object = std::str::from_utf8(line).ok().and_then(json_line::parse);
         match object {
             Some(object) => push_object(&mut file, number, object, schema, &index),
             None => push_corrupt(
@@ -242,39 +300,48 @@ pub fn parse(text: &[u8], schema: &ReadSchema) -> ReadFile {
 fn push_object(
     file: &mut ReadFile,
     number: i64,
-    object: Map<String, Value>,
+    object: Vec<(std::borrow::Cow<'_, str>, Scalar<'_>)>,
     schema: &ReadSchema,
     index: &BTreeMap<&str, usize>,
 ) {
     let row = file.line.len();
     let mut filled = vec![false; file.declared.len()];
     let mut rescued = Map::new();
+    // Fields usually come in schema order: try the next one before the index.
+    let mut expected = 0;
     for (key, value) in object {
-        if let Some(&i) = index.get(key.as_str()) {
+        let declared = match schema.fields.get(expected) {
+            Some((name, _)) if *name == key => Some(expected),
+            _ => index.get(key.as_ref()).copied(),
+        };
+        if let Some(i) = declared {
+            expected = i + 1;
             if filled[i] {
-                continue;
+                // A repeated key: the last one wins, as in most JSON readers.
+                file.declared[i].pop();
+                rescued.remove(key.as_ref());
             }
             filled[i] = true;
             if !file.declared[i].push(&value) {
-                rescued.insert(key, value);
+                rescued.insert(key.into_owned(), value.to_value());
             }
             continue;
         }
-        let known = file.extra.contains_key(&key);
+        let known = file.extra.contains_key(key.as_ref());
         match (known, schema.evolution) {
             (true, _) | (false, Evolution::AddNewColumns) => {
-                let column = file.extra.entry(key).or_default();
+                let column = file.extra.entry(key.into_owned()).or_default();
                 column.resize(row, None);
                 if column.len() == row {
-                    column.push((!value.is_null()).then(|| as_text(&value)));
+                    column.push((!value.is_null()).then(|| value.text()));
                 }
             }
             (false, Evolution::Rescue) => {
-                rescued.insert(key, value);
+                rescued.insert(key.into_owned(), value.to_value());
             }
             (false, Evolution::FailOnNewColumns) => {
-                if !file.new_columns.contains(&key) {
-                    file.new_columns.push(key);
+                if !file.new_columns.iter().any(|c| *c == key) {
+                    file.new_columns.push(key.into_owned());
                 }
             }
             (false, Evolution::None) => {}
@@ -336,10 +403,26 @@ mod tests {
         let Cells::Str(ids) = &f.declared[0] else {
             panic!()
         };
-        assert_eq!(ids[3].as_deref(), Some("7"));
+        assert_eq!(ids.get(3), Some("7"));
         assert_eq!(f.rescued[3].as_deref(), Some("{\"n\":\"seven\"}"));
         assert_eq!(f.extra["new"][3].as_deref(), Some("true"));
         assert_eq!(f.extra["new"].len(), 5);
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_its_last_value() {
+        let f = parse(
+            b"{\"n\":\"x\",\"id\":\"a\",\"n\":2}\n",
+            &schema(Evolution::AddNewColumns),
+        );
+        let Cells::Int(n) = &f.declared[1] else {
+            panic!()
+        };
+        assert_eq!(n, &vec![Some(2)]);
+        assert!(
+            f.rescued[0].is_none(),
+            "the rescued first value was replaced"
+        );
     }
 
     #[test]

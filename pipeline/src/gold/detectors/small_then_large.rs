@@ -3,7 +3,7 @@
 //! (inclusive, like the tutorial's one-minute timer). Amounts equal to `small` or `large`
 //! never count.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -29,7 +29,7 @@ pub struct SmallThenLarge {
     large: f64,
     window_us: Option<i64>,
     /// Keys whose latest row was small.
-    pending: HashMap<String, Pending>,
+    pending: PlHashMap<String, Pending>,
 }
 
 impl SmallThenLarge {
@@ -51,7 +51,7 @@ impl SmallThenLarge {
             small: *small,
             large: *large,
             window_us: window.map(|w| w.as_micros() as i64),
-            pending: HashMap::new(),
+            pending: PlHashMap::default(),
         }
     }
 }

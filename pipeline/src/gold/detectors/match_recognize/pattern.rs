@@ -301,6 +301,7 @@ impl Program {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use sqlparser::dialect::GenericDialect;

@@ -251,6 +251,7 @@ fn strip_within(sql: &str) -> Result<(String, Option<i64>), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

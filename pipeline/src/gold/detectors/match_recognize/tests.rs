@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Property test: random sequences cut into random batches (with the state saved and restored
 //! between batches, as across restarts) give exactly the matches of one batch.
 

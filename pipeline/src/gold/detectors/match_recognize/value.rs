@@ -198,6 +198,7 @@ pub fn show_millis(micros: i64) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use isolake_data::lake::{AppTransaction, AppendOutcome, Commit, LakeTable, location};
+use isolake_data::lake::{AppTransaction, AppendOutcome, Commit, LakeTable, Staged, location};
 use polars::prelude::*;
 use rayon::prelude::*;
 
@@ -178,7 +178,7 @@ impl Pipeline {
                 &mut self.dedup,
                 batch,
             )?;
-            let mut events = self.commit_silver(batch, &out).await?;
+            let mut events = self.commit_silver(batch, &out, None).await?;
             if gold_at.is_some_and(|g| batch > g) {
                 let drain = self.seen.drains.contains(&batch);
                 events.extend(self.commit_gold(batch, &out.silver, drain).await?);
@@ -274,19 +274,36 @@ impl Pipeline {
             .collect();
         let now = chrono::Utc::now().timestamp_micros();
         let bronze_rows = bronze::frame(parsed, &self.read_schema, batch, now)?;
-        let out = match silver::process(
-            &bronze_rows,
-            &self.config,
-            &self.compiled,
-            &mut self.dedup,
-            batch,
-        ) {
-            Ok(out) => out,
+        // Bronze's files are written while silver is computed and written (two cores busy);
+        // the commits then land in order: bronze (with the source progress) first.
+        let evolve = !new_columns.is_empty();
+        let handle = tokio::runtime::Handle::current();
+        let (bronze_staged, silver_staged) = tokio::task::block_in_place(|| {
+            rayon::join(
+                || handle.block_on(self.tables.bronze.stage(&bronze_rows, evolve)),
+                || -> Result<(SilverBatch, Staged, Staged)> {
+                    let out = silver::process(
+                        &bronze_rows,
+                        &self.config,
+                        &self.compiled,
+                        &mut self.dedup,
+                        batch,
+                    )?;
+                    let silver = handle.block_on(self.tables.silver.stage(&out.silver, false))?;
+                    let quarantine =
+                        handle.block_on(self.tables.quarantine.stage(&out.quarantine, true))?;
+                    Ok((out, silver, quarantine))
+                },
+            )
+        });
+        let (out, silver_files, quarantine_files) = match silver_staged {
+            Ok(staged) => staged,
             Err(e) => {
                 self.log_failure(batch, &e).await;
                 return Err(e);
             }
         };
+        let bronze_staged = bronze_staged?;
 
         let progress = BatchProgress {
             pipeline: self.config.id.clone(),
@@ -298,10 +315,13 @@ impl Pipeline {
         let commit = Commit {
             app_transaction: Some(self.txn(batch)),
             metadata: progress.to_metadata()?,
-            evolve_schema: !new_columns.is_empty(),
+            evolve_schema: evolve,
         };
-        if let AppendOutcome::AlreadyCommitted { app_version } =
-            self.tables.bronze.append(&bronze_rows, commit).await?
+        if let AppendOutcome::AlreadyCommitted { app_version } = self
+            .tables
+            .bronze
+            .commit_staged(bronze_staged, commit)
+            .await?
         {
             return Err(Error::Inconsistent(format!(
                 "bronze already holds batch {app_version} of pipeline {:?}: another process \
@@ -327,7 +347,8 @@ impl Pipeline {
             status: "ok".into(),
             ..Default::default()
         }];
-        events.extend(self.commit_silver(batch, &out).await?);
+        let staged = Some((silver_files, quarantine_files));
+        events.extend(self.commit_silver(batch, &out, staged).await?);
         let duration_ms = started.elapsed().as_millis() as u64;
         for e in &mut events {
             e.duration_ms = duration_ms;
@@ -371,7 +392,7 @@ impl Pipeline {
         self.seen.drains.insert(batch);
         self.next_batch = batch + 1;
         let out = silver::process(&empty, &self.config, &self.compiled, &mut self.dedup, batch)?;
-        let mut events = self.commit_silver(batch, &out).await?;
+        let mut events = self.commit_silver(batch, &out, None).await?;
         let gold_events = self.commit_gold(batch, &out.silver, true).await?;
         let alerts = gold_events.iter().map(|e| e.alerts).sum::<u64>() as usize;
         events.extend(gold_events);
@@ -404,7 +425,7 @@ impl Pipeline {
         self.seen.record(&files);
         self.next_batch = batch + 1;
         let out = silver::process(&empty, &self.config, &self.compiled, &mut self.dedup, batch)?;
-        let mut events = self.commit_silver(batch, &out).await?;
+        let mut events = self.commit_silver(batch, &out, None).await?;
         events.extend(self.commit_gold(batch, &out.silver, false).await?);
         events.push(FlowEvent {
             batch_id: Some(batch),
@@ -418,8 +439,14 @@ impl Pipeline {
     }
 
     /// Commits silver and quarantine for `batch` (each skipped if already there) and returns
-    /// their events.
-    async fn commit_silver(&mut self, batch: u64, out: &SilverBatch) -> Result<Vec<FlowEvent>> {
+    /// their events. `staged`: their files, when already written (else they are written here,
+    /// only for a table that does not hold the batch yet).
+    async fn commit_silver(
+        &mut self,
+        batch: u64,
+        out: &SilverBatch,
+        staged: Option<(Staged, Staged)>,
+    ) -> Result<Vec<FlowEvent>> {
         let progress = |flow: &str| BatchProgress {
             pipeline: self.config.id.clone(),
             batch,
@@ -432,19 +459,43 @@ impl Pipeline {
             metadata: progress("silver").to_metadata()?,
             evolve_schema: false,
         };
-        self.tables
-            .silver
-            .append(&out.silver, silver_commit)
-            .await?;
+        let (silver_files, quarantine_files) = match staged {
+            Some((s, q)) => (Some(s), Some(q)),
+            None => (None, None),
+        };
+        match silver_files {
+            Some(files) => {
+                self.tables
+                    .silver
+                    .commit_staged(files, silver_commit)
+                    .await?
+            }
+            None => {
+                self.tables
+                    .silver
+                    .append(&out.silver, silver_commit)
+                    .await?
+            }
+        };
         let quarantine_commit = Commit {
             app_transaction: Some(self.txn(batch)),
             metadata: progress("quarantine").to_metadata()?,
             evolve_schema: true,
         };
-        self.tables
-            .quarantine
-            .append(&out.quarantine, quarantine_commit)
-            .await?;
+        match quarantine_files {
+            Some(files) => {
+                self.tables
+                    .quarantine
+                    .commit_staged(files, quarantine_commit)
+                    .await?
+            }
+            None => {
+                self.tables
+                    .quarantine
+                    .append(&out.quarantine, quarantine_commit)
+                    .await?
+            }
+        };
         let s = &out.stats;
         Ok(vec![
             FlowEvent {

@@ -10,4 +10,6 @@ mod table;
 pub use arrow_bridge::{schema_from_arrow, schema_to_arrow};
 pub use read::scan_table;
 pub use rewrite::Rewrite;
-pub use table::{AppTransaction, AppendOutcome, Commit, CreateOptions, LakeTable, VersionInfo};
+pub use table::{
+    AppTransaction, AppendOutcome, Commit, CreateOptions, LakeTable, Staged, VersionInfo,
+};

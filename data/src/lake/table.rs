@@ -8,8 +8,9 @@ use arrow::array::{ArrayRef, RecordBatch, new_null_array};
 use arrow::compute::cast;
 use arrow::datatypes::{Field as ArrowField, Schema as ArrowSchema};
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
-use deltalake::kernel::transaction::CommitProperties;
-use deltalake::kernel::{StructType, Transaction};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
+use deltalake::kernel::{Action, MetadataExt, StructType, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
 use deltalake::{DeltaTable, DeltaTableBuilder};
 use polars::prelude::{DataFrame, Schema};
@@ -38,6 +39,21 @@ pub struct Commit {
     pub metadata: Map<String, Value>,
     /// Let the table's schema grow by the frame's new columns, in this same commit.
     pub evolve_schema: bool,
+}
+
+/// Data files written by [`LakeTable::stage`], not yet committed.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    adds: Vec<deltalake::kernel::Add>,
+    /// The grown schema, when the frame brought new columns.
+    schema: Option<StructType>,
+}
+
+impl Staged {
+    /// How many data files were staged.
+    pub fn files(&self) -> usize {
+        self.adds.len()
+    }
 }
 
 /// The result of [`LakeTable::append`].
@@ -232,15 +248,20 @@ impl LakeTable {
         {
             return Ok(AppendOutcome::AlreadyCommitted { app_version });
         }
+        let staged = self.stage(df, commit.evolve_schema).await?;
+        self.commit_staged(staged, commit).await
+    }
+
+    /// Writes `df`'s data files without committing them (see [`commit_staged`]): files of
+    /// several tables can be written in parallel and then committed in a fixed order. Files
+    /// never committed are invisible to readers (and removed by a vacuum).
+    ///
+    /// [`commit_staged`]: Self::commit_staged
+    pub async fn stage(&self, df: &DataFrame, evolve_schema: bool) -> Result<Staged> {
         let table_schema = self.arrow_schema()?;
-        let (batches, evolved) = conform(df, &table_schema, commit.evolve_schema, &self.url)?;
-        let mut properties = CommitProperties::default().with_metadata(commit.metadata);
-        if let Some(txn) = commit.app_transaction {
-            properties =
-                properties.with_application_transaction(Transaction::new(txn.app_id, txn.version));
-        }
-        let mut writer =
-            RecordBatchWriter::for_table(&self.table)?.with_commit_properties(properties);
+        let (batches, evolved) = conform(df, &table_schema, evolve_schema, &self.url)?;
+        let target = batches.first().map(|b| b.schema());
+        let mut writer = RecordBatchWriter::for_table(&self.table)?;
         let mode = if evolved {
             WriteMode::MergeSchema
         } else {
@@ -249,7 +270,55 @@ impl LakeTable {
         for batch in batches.into_iter().filter(|b| b.num_rows() > 0) {
             writer.write_with_mode(batch, mode).await?;
         }
-        let version = writer.flush_and_commit(&mut self.table).await?;
+        let adds = writer.flush().await?;
+        let schema = match (evolved, target) {
+            (true, Some(target)) => Some(target.as_ref().try_into_kernel()?),
+            _ => None,
+        };
+        Ok(Staged { adds, schema })
+    }
+
+    /// Commits staged files in ONE commit with `commit`'s app transaction and metadata, unless
+    /// the table already holds that app version (then nothing is committed).
+    pub async fn commit_staged(&mut self, staged: Staged, commit: Commit) -> Result<AppendOutcome> {
+        self.refresh().await?;
+        if let Some(txn) = &commit.app_transaction
+            && let Some(app_version) = self.app_version(&txn.app_id).await?
+            && app_version >= txn.version
+        {
+            return Ok(AppendOutcome::AlreadyCommitted { app_version });
+        }
+        let snapshot = self.table.snapshot()?;
+        let mut actions: Vec<Action> = staged.adds.into_iter().map(Action::Add).collect();
+        if let Some(schema) = staged.schema {
+            let metadata = snapshot
+                .metadata()
+                .clone()
+                .with_schema(&schema)
+                .map_err(deltalake::DeltaTableError::from)?;
+            actions.push(Action::Metadata(metadata));
+        }
+        let mut properties = CommitProperties::default().with_metadata(commit.metadata);
+        if let Some(txn) = commit.app_transaction {
+            properties =
+                properties.with_application_transaction(Transaction::new(txn.app_id, txn.version));
+        }
+        let partition_columns: Vec<String> = snapshot.metadata().partition_columns().to_vec();
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: (!partition_columns.is_empty()).then_some(partition_columns),
+            predicate: None,
+        };
+        let finalized = CommitBuilder::from(properties)
+            .with_actions(actions)
+            .build(
+                Some(snapshot as &dyn TableReference),
+                self.table.log_store(),
+                operation,
+            )
+            .await?;
+        let version = finalized.version() as u64;
+        self.refresh().await?;
         Ok(AppendOutcome::Committed { version })
     }
 

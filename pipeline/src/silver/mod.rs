@@ -159,9 +159,12 @@ pub fn process(
 
     // Dedup among the rows that stay in silver: first occurrence (in file/line order) wins.
     let mut duplicates = 0;
-    let mut accepted: Vec<(String, i64)> = Vec::new();
-    if let Some(key) = &config.schema.key {
-        let keys = typed.frame.column(key)?.cast(&DataType::String)?;
+    let mut accepted: Vec<(&str, i64)> = Vec::new();
+    let key_column = match &config.schema.key {
+        Some(key) => Some(typed.frame.column(key)?.cast(&DataType::String)?),
+        None => None,
+    };
+    if let Some(keys) = &key_column {
         let keys = keys.str()?;
         let times = typed
             .frame
@@ -182,7 +185,7 @@ pub fn process(
                 duplicates += 1;
                 verdicts.note(row, DUPLICATE_REASON, Action::Quarantine);
             } else {
-                accepted.push((k.to_string(), times.get(row).unwrap_or(i64::MIN)));
+                accepted.push((k, times.get(row).unwrap_or(i64::MIN)));
             }
         }
     }

@@ -22,36 +22,47 @@ impl Pipeline {
         silver_rows: &DataFrame,
         drain: bool,
     ) -> Result<Vec<FlowEvent>> {
-        let Some(gold) = self.gold.as_mut() else {
+        let txn = self.txn_for(batch);
+        let (Some(gold), Some(tables)) = (self.gold.as_mut(), self.tables.gold.as_mut()) else {
             return Ok(Vec::new());
         };
         let started = Instant::now();
-        let out = tokio::task::block_in_place(|| gold.process(silver_rows, batch, drain))?;
-        let (snapshot, buffer) = gold.snapshot(&self.config.id, batch)?;
-        let state_dir = state::dir(&self.lake_dir, &self.config.id);
-        let state_name = state::save(&state_dir, snapshot, buffer)?;
-        self.lookup.refresh(&self.config).await?;
-        let alert_rows = self
-            .lookup
-            .enrich(alerts::frame(&self.config.id, batch, &out.alerts)?)?;
-        let txn = self.txn(batch);
         let progress = |flow: &str, state: Option<String>| BatchProgress {
-            pipeline: self.config.id.clone(),
+            pipeline: txn.app_id.clone(),
             batch,
             flow: flow.into(),
             files: Vec::new(),
             state,
         };
-        let tables =
-            self.tables.gold.as_mut().ok_or_else(|| {
-                Error::Inconsistent("gold is configured but has no tables".into())
-            })?;
+        // Score (both cores), then write the scored rows (two halves, two files) while the
+        // detectors run.
+        let handle = tokio::runtime::Handle::current();
+        let scored_table = &tables.scored;
+        let (scored, staged, detected) = tokio::task::block_in_place(|| -> Result<_> {
+            let scored = gold.score_batch(silver_rows, batch)?;
+            let half = (scored.frame.height() / 2) as i64;
+            let (first, second) = scored.frame.split_at(half);
+            let stage = |part: &DataFrame| handle.block_on(scored_table.stage(part, false));
+            let ((a, b), detected) = rayon::join(
+                || rayon::join(|| stage(&first), || stage(&second)),
+                || gold.detect(silver_rows, &scored.frame, batch, drain),
+            );
+            Ok((scored, a?.merge(b?), detected?))
+        })?;
         let scored_commit = Commit {
             app_transaction: Some(txn.clone()),
             metadata: progress("gold", None).to_metadata()?,
             evolve_schema: false,
         };
-        tables.scored.append(&out.scored, scored_commit).await?;
+        tables.scored.commit_staged(staged, scored_commit).await?;
+        let out = crate::gold::GoldBatch::new(scored, detected, started);
+        let (snapshot, buffer) = gold.snapshot(&txn.app_id, batch)?;
+        let state_dir = state::dir(&self.lake_dir, &txn.app_id);
+        let state_name = state::save(&state_dir, snapshot, buffer)?;
+        self.lookup.refresh(&self.config).await?;
+        let alert_rows = self
+            .lookup
+            .enrich(alerts::frame(&txn.app_id, batch, &out.alerts)?)?;
         for (name, rows) in &out.outputs {
             if let Some((_, table)) = tables.detectors.iter_mut().find(|(n, _)| n == name) {
                 let commit = Commit {
@@ -63,7 +74,7 @@ impl Pipeline {
             }
         }
         let alerts_commit = Commit {
-            app_transaction: Some(txn),
+            app_transaction: Some(txn.clone()),
             metadata: progress("alerts", Some(state_name)).to_metadata()?,
             evolve_schema: true,
         };

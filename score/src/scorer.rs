@@ -3,6 +3,7 @@
 
 use isolake_data::polars::prelude::*;
 use isolake_models::IsolationForest;
+use isolake_models::forest::explain::NO_FEATURE;
 use ndarray::ArrayView2;
 
 use crate::error::{Error, Result};
@@ -184,7 +185,7 @@ impl<'m> Scorer<'m> {
             let mut raw = vec![0.0; m.scorable_rows()];
             self.model.score_rows_into(&m.values, &mut raw)?;
             let explained = if self.explain > 0 && !raw.is_empty() {
-                self.model.explain(&m.view(), self.explain)?
+                self.model.explain_top_flat(&m.view(), self.explain)?
             } else {
                 Vec::new()
             };
@@ -197,8 +198,12 @@ impl<'m> Scorer<'m> {
                     flags.push(Some(flagged));
                     summary.anomalies += u64::from(flagged);
                     if self.explain > 0 {
+                        let slots = &explained[k * self.explain..(k + 1) * self.explain];
                         top.append_values_iter(
-                            explained[k].iter().map(|c| features[c.feature].as_str()),
+                            slots
+                                .iter()
+                                .take_while(|f| **f != NO_FEATURE)
+                                .map(|f| features[*f as usize].as_str()),
                         );
                     }
                     k += 1;

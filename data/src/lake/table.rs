@@ -54,6 +54,13 @@ impl Staged {
     pub fn files(&self) -> usize {
         self.adds.len()
     }
+
+    /// Both stagings' files, to commit together (e.g. halves of a frame written in parallel).
+    pub fn merge(mut self, other: Staged) -> Staged {
+        self.adds.extend(other.adds);
+        self.schema = self.schema.or(other.schema);
+        self
+    }
 }
 
 /// The result of [`LakeTable::append`].

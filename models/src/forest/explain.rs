@@ -16,7 +16,102 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::forest::score::order_key;
 use crate::forest::tree::Tree;
+
+/// A classic tree laid out for explaining: a complete binary heap of fixed depth (short paths
+/// padded with zero-credit left turns), each slot with its feature, its threshold as an order
+/// key, and the credit of going left or right. A row's walk is then a fixed number of
+/// branch-free steps, with the same credits added in the same order as the canonical walk.
+#[derive(Clone, Debug)]
+pub(crate) struct ExplainHeap {
+    depth: u32,
+    features: Vec<u8>,
+    keys: Vec<u64>,
+    credits: Vec<[f64; 2]>,
+}
+
+/// Deepest tree laid out as a heap (deeper trees walk the canonical arrays).
+const MAX_HEAP_DEPTH: u32 = 12;
+
+/// Rows explained together (their tree walks interleave).
+const LANES: usize = 8;
+
+impl ExplainHeap {
+    fn compile(tree: &Tree, node_credits: &[f64]) -> Option<Self> {
+        let depth = tree.max_depth();
+        if tree.terms != 1 || depth > MAX_HEAP_DEPTH || tree.features.iter().any(|f| *f > 255) {
+            return None;
+        }
+        let width = 1usize << depth;
+        let mut heap = Self {
+            depth,
+            features: vec![0; width],
+            keys: vec![order_key(f64::INFINITY); width],
+            credits: vec![[0.0; 2]; width],
+        };
+        let mut stack = vec![(0usize, 1usize)];
+        while let Some((i, h)) = stack.pop() {
+            if h >= width || tree.is_leaf(i) {
+                continue;
+            }
+            let left = tree.child[i] as usize;
+            heap.features[h] = tree.features[i] as u8;
+            heap.keys[h] = order_key(tree.thresholds[i]);
+            heap.credits[h] = [node_credits[left], node_credits[left + 1]];
+            stack.push((left, 2 * h));
+            stack.push((left + 1, 2 * h + 1));
+        }
+        Some(heap)
+    }
+
+    /// [`credit`](Self::credit) for up to [`LANES`] rows at once (`keys` and `weights` hold
+    /// `d` values per row): the rows' walks interleave, so their dependent loads overlap.
+    #[inline]
+    fn credit_lanes(&self, keys: &[u64], d: usize, weights: &mut [f64]) {
+        let n = (keys.len() / d).min(LANES);
+        let mut h = [1usize; LANES];
+        for _ in 0..self.depth {
+            for (l, slot) in h.iter_mut().enumerate().take(n) {
+                let i = *slot;
+                let f = self.features[i] as usize;
+                let right = usize::from(self.keys[i] < keys[l * d + f]);
+                weights[l * d + f] += self.credits[i][right];
+                *slot = 2 * i + right;
+            }
+        }
+    }
+
+    /// One row's walk (the reference the interleaved walk is tested against).
+    #[cfg(test)]
+    fn credit(&self, row_keys: &[u64], weights: &mut [f64]) {
+        let mut h = 1usize;
+        for _ in 0..self.depth {
+            let f = self.features[h] as usize;
+            let right = usize::from(self.keys[h] < row_keys[f]);
+            weights[f] += self.credits[h][right];
+            h = 2 * h + right;
+        }
+    }
+}
+
+/// How one tree is walked for explanations.
+#[derive(Clone, Debug)]
+pub(crate) enum Explainer {
+    Heap(ExplainHeap),
+    /// Extended or very deep trees: the canonical arrays and per-node credits.
+    Canonical(Vec<f64>),
+}
+
+impl Explainer {
+    pub(crate) fn compile(tree: &Tree) -> Self {
+        let credits = node_credits(tree);
+        match ExplainHeap::compile(tree, &credits) {
+            Some(heap) => Explainer::Heap(heap),
+            None => Explainer::Canonical(credits),
+        }
+    }
+}
 
 /// One feature's share in isolating a row.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -37,12 +132,30 @@ pub struct NamedContribution {
     pub weight: f64,
 }
 
+/// Per node, the credit of the split that leads to it: `log2(n_parent / n_node)` (0 at the
+/// root). Computed once per model: the `log2` per visited node dominated explaining.
+pub(crate) fn node_credits(tree: &Tree) -> Vec<f64> {
+    let mut credits = vec![0.0; tree.samples.len()];
+    for i in 0..tree.samples.len() {
+        if tree.is_leaf(i) {
+            continue;
+        }
+        let left = tree.child[i] as usize;
+        for c in [left, left + 1] {
+            if let Some(credit) = credits.get_mut(c) {
+                *credit = (f64::from(tree.samples[i]) / f64::from(tree.samples[c].max(1))).log2();
+            }
+        }
+    }
+    credits
+}
+
 /// Adds the isolation credit of every split on `row`'s path through `tree` to `weights`.
-fn credit_tree(tree: &Tree, row: &[f64], weights: &mut [f64]) {
+fn credit_tree(tree: &Tree, credits: &[f64], row: &[f64], weights: &mut [f64]) {
     let mut i = 0;
     while !tree.is_leaf(i) {
         let c = tree.next(i, row);
-        let bits = (f64::from(tree.samples[i]) / f64::from(tree.samples[c].max(1))).log2();
+        let bits = credits[c];
         let base = i * tree.terms;
         let feats = &tree.features[base..base + tree.terms];
         let coefs = &tree.coefs[base..base + tree.terms];
@@ -56,11 +169,24 @@ fn credit_tree(tree: &Tree, row: &[f64], weights: &mut [f64]) {
     }
 }
 
-/// Normalised weights of every feature for one row (all zero if no split isolated it).
-pub(crate) fn feature_weights(trees: &[Tree], row: &[f64], weights: &mut [f64]) {
+/// Normalised weights of every feature for one row (all zero if no split isolated it): the
+/// one-row reference of [`lane_weights`].
+#[cfg(test)]
+pub(crate) fn feature_weights(
+    trees: &[Tree],
+    explainers: &[Explainer],
+    row: &[f64],
+    row_keys: &mut Vec<u64>,
+    weights: &mut [f64],
+) {
     weights.fill(0.0);
-    for tree in trees {
-        credit_tree(tree, row, weights);
+    row_keys.clear();
+    row_keys.extend(row.iter().map(|v| order_key(*v)));
+    for (tree, explainer) in trees.iter().zip(explainers) {
+        match explainer {
+            Explainer::Heap(heap) => heap.credit(row_keys, weights),
+            Explainer::Canonical(credits) => credit_tree(tree, credits, row, weights),
+        }
     }
     let total: f64 = weights.iter().sum();
     if total > 0.0 {
@@ -74,7 +200,7 @@ pub(crate) fn feature_weights(trees: &[Tree], row: &[f64], weights: &mut [f64]) 
 /// zero weight are left out.
 pub(crate) fn top_k(weights: &[f64], k: usize) -> Vec<FeatureContribution> {
     let mut order: Vec<usize> = (0..weights.len()).filter(|&f| weights[f] > 0.0).collect();
-    order.sort_by(|&a, &b| weights[b].total_cmp(&weights[a]).then(a.cmp(&b)));
+    order.sort_unstable_by(|&a, &b| weights[b].total_cmp(&weights[a]).then(a.cmp(&b)));
     order
         .into_iter()
         .take(k)
@@ -86,19 +212,167 @@ pub(crate) fn top_k(weights: &[f64], k: usize) -> Vec<FeatureContribution> {
 }
 
 /// Explains every row of a row-major buffer (`d` values per row, all finite).
+/// [`feature_weights`] of up to [`LANES`] rows (`d` values each) at once; same sums, same
+/// order of additions per row.
+fn lane_weights(
+    trees: &[Tree],
+    explainers: &[Explainer],
+    d: usize,
+    rows: &[f64],
+    keys: &mut Vec<u64>,
+    weights: &mut Vec<f64>,
+) {
+    weights.clear();
+    weights.resize(rows.len(), 0.0);
+    keys.clear();
+    keys.extend(rows.iter().map(|v| order_key(*v)));
+    for (tree, explainer) in trees.iter().zip(explainers) {
+        match explainer {
+            Explainer::Heap(heap) => heap.credit_lanes(keys, d, weights),
+            Explainer::Canonical(credits) => {
+                for (row, w) in rows.chunks_exact(d).zip(weights.chunks_exact_mut(d)) {
+                    credit_tree(tree, credits, row, w);
+                }
+            }
+        }
+    }
+    for w in weights.chunks_exact_mut(d) {
+        let total: f64 = w.iter().sum();
+        if total > 0.0 {
+            for v in w.iter_mut() {
+                *v /= total;
+            }
+        }
+    }
+}
+
+/// The top-`k` feature indices of every row, `k` slots per row (unused slots hold
+/// [`NO_FEATURE`]): [`explain_rows`] without a vector per row.
+pub(crate) fn explain_top_flat(
+    trees: &[Tree],
+    explainers: &[Explainer],
+    d: usize,
+    rows: &[f64],
+    k: usize,
+) -> Vec<u32> {
+    rows.par_chunks(d * LANES)
+        .map_init(
+            || (Vec::with_capacity(d * LANES), Vec::with_capacity(d * LANES)),
+            |(keys, weights), block| {
+                lane_weights(trees, explainers, d, block, keys, weights);
+                let mut out = Vec::with_capacity(k * LANES);
+                for w in weights.chunks_exact(d) {
+                    let top = top_k(w, k);
+                    out.extend(top.iter().map(|c| c.feature as u32));
+                    out.extend(std::iter::repeat_n(NO_FEATURE, k - top.len()));
+                }
+                out
+            },
+        )
+        .flat_map_iter(|v| v)
+        .collect()
+}
+
+/// An unused slot of [`explain_top_flat`].
+pub const NO_FEATURE: u32 = u32::MAX;
+
 pub(crate) fn explain_rows(
     trees: &[Tree],
+    explainers: &[Explainer],
     d: usize,
     rows: &[f64],
     k: usize,
 ) -> Vec<Vec<FeatureContribution>> {
-    rows.par_chunks(d)
+    rows.par_chunks(d * LANES)
         .map_init(
-            || vec![0.0; d],
-            |weights, row| {
-                feature_weights(trees, row, weights);
-                top_k(weights, k)
+            || (Vec::with_capacity(d * LANES), Vec::with_capacity(d * LANES)),
+            |(keys, weights), block| {
+                lane_weights(trees, explainers, d, block, keys, weights);
+                weights
+                    .chunks_exact(d)
+                    .map(|w| top_k(w, k))
+                    .collect::<Vec<_>>()
             },
         )
+        .flat_map_iter(|v| v)
         .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::IsolationForest;
+    use ndarray::Array2;
+
+    /// The heap layout adds the same credits in the same order as the canonical walk: the
+    /// weights are bitwise equal, for shallow, padded and deeper trees.
+    #[test]
+    fn heap_walk_equals_the_canonical_walk_bit_for_bit() {
+        let mut state = 0x1234_5678_9abc_def1u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for (rows, d, psi) in [(400, 3, 16), (2000, 6, 256), (5000, 9, 2048)] {
+            let x = Array2::from_shape_fn((rows, d), |_| next() * 10.0 - 5.0);
+            let m = IsolationForest::params()
+                .seed(3)
+                .max_samples(crate::MaxSamples::Count(psi))
+                .fit_array(&x)
+                .unwrap();
+            let heaps: Vec<Explainer> = m.trees().iter().map(Explainer::compile).collect();
+            let canonical: Vec<Explainer> = m
+                .trees()
+                .iter()
+                .map(|t| Explainer::Canonical(node_credits(t)))
+                .collect();
+            assert!(heaps.iter().any(|e| matches!(e, Explainer::Heap(_))));
+            let (mut a, mut b, mut keys) = (vec![0.0; d], vec![0.0; d], Vec::new());
+            for row in x.rows().into_iter().take(300) {
+                let row = row.to_vec();
+                feature_weights(m.trees(), &heaps, &row, &mut keys, &mut a);
+                feature_weights(m.trees(), &canonical, &row, &mut keys, &mut b);
+                assert_eq!(
+                    a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                );
+            }
+            // Interleaved blocks (full and partial) give the single-row weights.
+            let flat: Vec<f64> = x.iter().copied().take(d * 13).collect();
+            let mut block = Vec::new();
+            lane_weights(
+                m.trees(),
+                &heaps,
+                d,
+                &flat[..d * LANES],
+                &mut keys,
+                &mut block,
+            );
+            let mut tail = Vec::new();
+            lane_weights(
+                m.trees(),
+                &heaps,
+                d,
+                &flat[d * LANES..],
+                &mut keys,
+                &mut tail,
+            );
+            block.extend(tail);
+            for (r, row) in flat.chunks_exact(d).enumerate() {
+                feature_weights(m.trees(), &canonical, row, &mut keys, &mut b);
+                let got: Vec<u64> = block[r * d..(r + 1) * d]
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect();
+                assert_eq!(
+                    got,
+                    b.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    "row {r}"
+                );
+            }
+        }
+    }
 }

@@ -58,6 +58,8 @@ pub struct IsolationForest {
     /// The SIMD form, built on first scoring (fitting stays cheap when nothing is scored);
     /// `None` inside when the CPU or the forest does not fit it.
     ranked: OnceLock<Option<RankedForest>>,
+    /// Per tree, its explanation walk (built on first explain).
+    explainers: OnceLock<Vec<explain::Explainer>>,
 }
 
 impl IsolationForest {
@@ -76,6 +78,7 @@ impl IsolationForest {
             trees,
             compiled,
             ranked: OnceLock::new(),
+            explainers: OnceLock::new(),
         }
     }
 
@@ -291,8 +294,38 @@ impl IsolationForest {
         let Some(rows) = rows.as_slice() else {
             unreachable!("standard layout is contiguous")
         };
+        let explainers = self
+            .explainers
+            .get_or_init(|| self.trees.iter().map(explain::Explainer::compile).collect());
         Ok(explain::explain_rows(
             &self.trees,
+            explainers,
+            self.n_features(),
+            rows,
+            k,
+        ))
+    }
+
+    /// [`explain`](Self::explain)'s top-`k` feature indices only, `k` slots per row in one
+    /// vector (unused slots hold [`explain::NO_FEATURE`]): no allocation per row, for scoring
+    /// millions of rows.
+    pub fn explain_top_flat<D: Data<Elem = f64>>(
+        &self,
+        x: &ArrayBase<D, Ix2>,
+        k: usize,
+    ) -> Result<Vec<u32>> {
+        self.check_width(x.ncols())?;
+        check_finite(x.view())?;
+        let rows = x.as_standard_layout();
+        let Some(rows) = rows.as_slice() else {
+            unreachable!("standard layout is contiguous")
+        };
+        let explainers = self
+            .explainers
+            .get_or_init(|| self.trees.iter().map(explain::Explainer::compile).collect());
+        Ok(explain::explain_top_flat(
+            &self.trees,
+            explainers,
             self.n_features(),
             rows,
             k,

@@ -33,6 +33,40 @@ use watermark::EventBuffer;
 
 pub const SCORED_AT: &str = "scored_at";
 
+/// A batch's rows with their scores.
+pub struct Scored {
+    pub frame: DataFrame,
+    pub model_version: Option<u64>,
+    /// Model events (loaded, switched, unreachable) for the event log.
+    pub events: Vec<FlowEvent>,
+}
+
+/// A batch's alerts and detector outputs.
+pub struct Detected {
+    pub alerts: Vec<Alert>,
+    /// Rows for detectors' own tables (`gold/<name>`).
+    pub outputs: Vec<(String, DataFrame)>,
+    pub late: usize,
+    /// Row errors of detectors, for the event log.
+    pub events: Vec<FlowEvent>,
+}
+
+impl GoldBatch {
+    pub fn new(scored: Scored, detected: Detected, started: Instant) -> Self {
+        let mut events = scored.events;
+        events.extend(detected.events);
+        GoldBatch {
+            scored: scored.frame,
+            alerts: detected.alerts,
+            outputs: detected.outputs,
+            late: detected.late,
+            model_version: scored.model_version,
+            events,
+            duration_ms: started.elapsed().as_millis() as u64,
+        }
+    }
+}
+
 /// What gold made of one batch.
 pub struct GoldBatch {
     pub scored: DataFrame,
@@ -74,12 +108,36 @@ impl Gold {
     /// alerts to commit. `drain` releases every row still waiting for the watermark.
     pub fn process(&mut self, silver: &DataFrame, batch: u64, drain: bool) -> Result<GoldBatch> {
         let started = Instant::now();
+        let scored = self.score_batch(silver, batch)?;
+        let detected = self.detect(silver, &scored.frame, batch, drain)?;
+        Ok(GoldBatch::new(scored, detected, started))
+    }
+
+    /// The model part of a batch: resolves the model when due and scores every row.
+    pub fn score_batch(&mut self, silver: &DataFrame, batch: u64) -> Result<Scored> {
         let mut events = Vec::new();
         if let Some(slot) = &mut self.model {
             events.extend(slot.refresh(batch)?);
         }
-        let (scored, model_version) = self.score(silver)?;
-        let mut alerts = self.model_alerts(&scored)?;
+        let (frame, model_version) = self.score(silver)?;
+        Ok(Scored {
+            frame,
+            model_version,
+            events,
+        })
+    }
+
+    /// The alerts part of a batch: the model's alerts from `scored`, then the rule detectors
+    /// (it can run while `scored` is being written).
+    pub fn detect(
+        &mut self,
+        silver: &DataFrame,
+        scored: &DataFrame,
+        batch: u64,
+        drain: bool,
+    ) -> Result<Detected> {
+        let mut events = Vec::new();
+        let mut alerts = self.model_alerts(scored)?;
         for d in &mut self.detectors {
             d.on_rows(silver, &self.ctx, &mut alerts)?;
         }
@@ -107,14 +165,11 @@ impl Gold {
                 outputs.push((d.name().to_string(), rows));
             }
         }
-        Ok(GoldBatch {
-            scored,
+        Ok(Detected {
             alerts,
             outputs,
             late: admitted.late,
-            model_version,
             events,
-            duration_ms: started.elapsed().as_millis() as u64,
         })
     }
 
@@ -181,25 +236,47 @@ impl Gold {
         if hit.is_empty() {
             return Ok(Vec::new());
         }
-        let ids = RowIds::new(scored, &self.ctx)?;
-        let times = micros(scored, &self.ctx.event_time)?;
+        // Only the flagged rows, in one gather: no per-row lookups in a wide frame.
+        let index = IdxCa::from_vec(
+            PlSmallStr::EMPTY,
+            hit.iter().map(|i| *i as IdxSize).collect(),
+        );
+        let flagged = scored.take(&index)?;
+        let ids = RowIds::new(&flagged, &self.ctx)?;
+        let times = micros(&flagged, &self.ctx.event_time)?;
         let keys = match &config.key {
-            Some(k) => Some(as_strings(scored, k)?),
+            Some(k) => Some(as_strings(&flagged, k)?),
             None => None,
         };
-        let top = scored.column(TOP_FEATURES)?.list()?;
+        let scores = flagged.column(ANOMALY_SCORE)?.f64()?.clone();
+        let top = flagged.column(TOP_FEATURES)?.list()?.clone();
         let threshold = config.alert_threshold.unwrap_or(-current.forest.offset());
+        let model = serde_json::to_string(&current.resolved.uri)?;
         let mut out = Vec::with_capacity(hit.len());
-        for i in hit {
-            let score = scores.get(i);
-            let features: Vec<String> = top
-                .get_as_series(i)
-                .and_then(|s| {
-                    s.str()
-                        .ok()
-                        .map(|s| s.iter().flatten().map(str::to_string).collect())
-                })
-                .unwrap_or_default();
+        for (i, (score, names)) in scores.iter().zip(top.amortized_iter()).enumerate() {
+            let mut features: Vec<&str> = Vec::with_capacity(config.explain);
+            if let Some(names) = &names
+                && let Ok(names) = names.as_ref().str()
+            {
+                features.extend(names.iter().flatten());
+            }
+            let measures = format!(
+                "{{\"anomaly_score\":{},\"threshold\":{},\"top_features\":{},\"model\":{model}}}",
+                serde_json::to_string(&score)?,
+                serde_json::to_string(&threshold)?,
+                serde_json::to_string(&features)?,
+            );
+            let reason = format!(
+                "anomaly score {:.3} ≥ {:.3} ({}); isolated mostly by {}",
+                score.unwrap_or(f64::NAN),
+                threshold,
+                current.resolved.uri,
+                if features.is_empty() {
+                    "-".to_string()
+                } else {
+                    features.join(", ")
+                }
+            );
             out.push(Alert {
                 detector: "model".into(),
                 kind: "model",
@@ -208,24 +285,8 @@ impl Gold {
                 transaction_ids: vec![ids.get(i)],
                 event_time: times.get(i),
                 score,
-                measures: serde_json::json!({
-                    "anomaly_score": score,
-                    "threshold": threshold,
-                    "top_features": features,
-                    "model": current.resolved.uri,
-                })
-                .to_string(),
-                reason: format!(
-                    "anomaly score {:.3} ≥ {:.3} ({}); isolated mostly by {}",
-                    score.unwrap_or(f64::NAN),
-                    threshold,
-                    current.resolved.uri,
-                    if features.is_empty() {
-                        "-".to_string()
-                    } else {
-                        features.join(", ")
-                    }
-                ),
+                measures,
+                reason,
                 model_version: current.resolved.version,
             });
         }

@@ -200,7 +200,7 @@ fn literal(v: &ast::Value) -> Result<Value, String> {
                     .map_err(|_| format!("{text} is not a number"))?,
             ),
         },
-        ast::Value::SingleQuotedString(s) => Value::Str(s.clone()),
+        ast::Value::SingleQuotedString(s) => Value::Str(s.as_str().into()),
         ast::Value::Boolean(b) => Value::Bool(*b),
         ast::Value::Null => Value::Null,
         other => return Err(format!("literal {other} is not supported")),

@@ -248,7 +248,7 @@ fn values(rows: &DataFrame, name: &str, ty: Ty) -> Result<Vec<Value>> {
             .cast(&DataType::String)?
             .str()?
             .iter()
-            .map(|v| v.map_or(Value::Null, |s| Value::Str(s.to_string())))
+            .map(|v| v.map_or(Value::Null, |s| Value::Str(s.into())))
             .collect(),
         Ty::Int => c
             .cast(&DataType::Int64)?
@@ -298,22 +298,41 @@ impl Detector for MatchRecognize {
         out: &mut Vec<Alert>,
     ) -> Result<()> {
         let q = Arc::clone(&self.query);
-        let columns: Vec<Vec<Value>> = q
+        let mut columns: Vec<Vec<Value>> = q
             .slots
             .iter()
             .map(|(name, ty)| values(rows, name, *ty))
             .collect::<Result<_>>()?;
         let times = micros(rows, &ctx.event_time)?;
         let ids = RowIds::new(rows, ctx)?;
+        let mut key = String::new();
         for (i, t) in times.iter().enumerate() {
             let Some(t) = t else { continue };
-            let row: Row = columns.iter().map(|c| c[i].clone()).collect();
-            let key_values: Vec<Value> = q.partition.iter().map(|(_, s)| row[*s].clone()).collect();
-            let key = serde_json::to_string(&key_values)?;
-            let p = self.partitions.entry(key).or_insert_with(|| Partition {
-                key: key_values,
-                ..Default::default()
-            });
+            let row: Row = columns
+                .iter_mut()
+                .map(|c| std::mem::replace(&mut c[i], Value::Null))
+                .collect();
+            key.clear();
+            for (n, (_, slot)) in q.partition.iter().enumerate() {
+                if n > 0 {
+                    key.push('\u{1f}');
+                }
+                match &row[*slot] {
+                    Value::Str(s) => key.push_str(s),
+                    Value::Null => key.push('\u{0}'),
+                    other => key.push_str(&other.flink_text()),
+                }
+            }
+            let p = match self.partitions.get_mut(key.as_str()) {
+                Some(p) => p,
+                None => self
+                    .partitions
+                    .entry(key.clone())
+                    .or_insert_with(|| Partition {
+                        key: q.partition.iter().map(|(_, s)| row[*s].clone()).collect(),
+                        ..Default::default()
+                    }),
+            };
             p.rows.push_back(row);
             p.times.push_back(t);
             p.ids.push_back(ids.get(i));

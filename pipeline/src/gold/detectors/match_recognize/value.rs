@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Value {
@@ -11,7 +12,8 @@ pub enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(String),
+    /// Shared text: evaluating `X.col` clones a value, and a string clone must not allocate.
+    Str(#[serde(with = "shared_str")] Arc<str>),
     /// Microseconds since the epoch (Flink's TIMESTAMP(3), no zone).
     Time(i64),
 }
@@ -48,7 +50,8 @@ impl Value {
                     .parse::<f64>()
                     .map_err(|_| format!("cannot cast {s:?} to DOUBLE"))?,
             ),
-            (v, Ty::Str) => Value::Str(v.flink_text()),
+            (Value::Str(s), Ty::Str) => Value::Str(Arc::clone(s)),
+            (v, Ty::Str) => Value::Str(v.flink_text().into()),
             (Value::Bool(b), Ty::Bool) => Value::Bool(*b),
             (Value::Str(s), Ty::Bool) => match s.trim().to_ascii_lowercase().as_str() {
                 "true" => Value::Bool(true),
@@ -72,7 +75,7 @@ impl Value {
             Value::Bool(b) => b.to_string(),
             Value::Int(i) => i.to_string(),
             Value::Float(f) => format!("{f:?}"),
-            Value::Str(s) => s.clone(),
+            Value::Str(s) => s.to_string(),
             Value::Time(t) => show_millis(*t),
         }
     }
@@ -86,7 +89,7 @@ impl Value {
             Value::Float(f) => serde_json::Number::from_f64(*f)
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),
-            Value::Str(s) => s.clone().into(),
+            Value::Str(s) => s.to_string().into(),
             Value::Time(t) => show_millis(*t).into(),
         }
     }
@@ -164,6 +167,21 @@ impl Value {
                 b.flink_text()
             )),
         }
+    }
+}
+
+/// Serde for `Arc<str>` as a plain string (serde's `rc` feature is not enabled).
+mod shared_str {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+        Ok(String::deserialize(d)?.into())
     }
 }
 

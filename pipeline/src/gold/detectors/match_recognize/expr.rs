@@ -15,9 +15,6 @@ use sqlparser::ast::{
 
 use super::value::{EvalResult, Ty, Value};
 
-/// One row's values of the columns the query uses (slot order).
-pub type Row = Vec<Value>;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Agg {
     Avg,
@@ -328,10 +325,18 @@ fn function(f: &ast::Function, names: &mut Names<'_>, in_agg: bool) -> Result<Ex
     ))
 }
 
-/// A partial or complete match: its rows and the variable of each.
+/// A partial or complete match: its rows (row-major, `width` values each, in slot order)
+/// and the variable of each row.
 pub struct Scope<'a> {
-    pub rows: &'a [&'a Row],
+    pub values: &'a [Value],
+    pub width: usize,
     pub classes: &'a [u8],
+}
+
+impl Scope<'_> {
+    fn row(&self, i: usize) -> &[Value] {
+        &self.values[i * self.width..(i + 1) * self.width]
+    }
 }
 
 impl Expr {
@@ -353,7 +358,7 @@ impl Expr {
     }
 
     /// `row`: inside an aggregate, the row being aggregated.
-    fn eval_with(&self, s: &Scope<'_>, row: Option<&Row>) -> EvalResult<Value> {
+    fn eval_with(&self, s: &Scope<'_>, row: Option<&[Value]>) -> EvalResult<Value> {
         Ok(match self {
             Expr::Lit(v) => v.clone(),
             Expr::Col { var, slot } => {
@@ -361,10 +366,10 @@ impl Expr {
                     return Ok(row[*slot].clone());
                 }
                 let found = match var {
-                    None => s.rows.last(),
-                    Some(v) => s.classes.iter().rposition(|c| c == v).map(|i| &s.rows[i]),
+                    None => s.classes.len().checked_sub(1),
+                    Some(v) => s.classes.iter().rposition(|c| c == v),
                 };
-                found.map_or(Value::Null, |r| r[*slot].clone())
+                found.map_or(Value::Null, |i| s.row(i)[*slot].clone())
             }
             Expr::Nav {
                 first,
@@ -383,7 +388,7 @@ impl Expr {
                 } else {
                     mapped.rev().nth(*offset)
                 };
-                index.map_or(Value::Null, |i| s.rows[i][*slot].clone())
+                index.map_or(Value::Null, |i| s.row(i)[*slot].clone())
             }
             Expr::Agg { func, var, arg } => aggregate(*func, *var, arg.as_deref(), s)?,
             Expr::Cast(e, ty) => e.eval_with(s, row)?.cast(*ty)?,
@@ -476,11 +481,11 @@ pub fn truth(v: Value) -> EvalResult<Option<bool>> {
 
 fn aggregate(func: Agg, var: Option<u8>, arg: Option<&Expr>, s: &Scope<'_>) -> EvalResult<Value> {
     let rows = s
-        .rows
+        .classes
         .iter()
-        .zip(s.classes)
+        .enumerate()
         .filter(|(_, c)| var.is_none_or(|v| **c == v))
-        .map(|(r, _)| *r);
+        .map(|(i, _)| s.row(i));
     let Some(arg) = arg else {
         return Ok(Value::Int(rows.count() as i64));
     };

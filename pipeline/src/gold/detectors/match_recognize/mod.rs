@@ -25,7 +25,7 @@ use super::{Context, Detector, Progress, RowIds, micros};
 use crate::bronze::utc_micros;
 use crate::error::{Error, Result};
 use crate::gold::alerts::Alert;
-use expr::{Row, Scope, truth};
+use expr::{Scope, truth};
 use pattern::{Horizon, Outcome};
 pub use query::Query;
 use query::Skip;
@@ -39,16 +39,17 @@ const MAX_ERRORS: usize = 20;
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Partition {
     key: Vec<Value>,
-    rows: VecDeque<Row>,
+    /// Row-major values, `query.slots.len()` per row.
+    values: VecDeque<Value>,
     times: VecDeque<i64>,
-    ids: VecDeque<String>,
+    ids: VecDeque<Value>,
 }
 
 pub struct MatchRecognize {
     name: String,
     query: Arc<Query>,
     output_table: bool,
-    partitions: BTreeMap<String, Partition>,
+    partitions: PlHashMap<String, Partition>,
     errors: Vec<String>,
     error_count: usize,
     output: Vec<Vec<Value>>,
@@ -60,7 +61,7 @@ impl MatchRecognize {
             name: name.to_string(),
             query,
             output_table,
-            partitions: BTreeMap::new(),
+            partitions: PlHashMap::default(),
             errors: Vec::new(),
             error_count: 0,
             output: Vec::new(),
@@ -78,9 +79,10 @@ impl MatchRecognize {
             watermark: progress.watermark,
             within: q.within,
         };
-        while !p.rows.is_empty() {
+        let width = q.slots.len().max(1);
+        while !p.times.is_empty() {
             let times = p.times.make_contiguous();
-            let rows: Vec<&Row> = p.rows.iter().collect();
+            let values = p.values.make_contiguous();
             let mut errors = Vec::new();
             let outcome = q.program.run(times, horizon, &mut |classes: &[u8]| {
                 let var = classes[classes.len() - 1] as usize;
@@ -88,7 +90,8 @@ impl MatchRecognize {
                     return true;
                 };
                 let scope = Scope {
-                    rows: &rows[..classes.len()],
+                    values: &values[..classes.len() * width],
+                    width,
                     classes,
                 };
                 match define.eval(&scope).and_then(truth) {
@@ -111,34 +114,26 @@ impl MatchRecognize {
             let advance = match outcome {
                 Outcome::Pending => break,
                 Outcome::NoMatch => 1,
-                Outcome::Match(classes) => {
-                    let next = self.emit(&p, &rows, &classes, out);
-                    drop(rows);
-                    next
-                }
+                Outcome::Match(classes) => self.emit(&p, width, &classes, out),
             };
-            let advance = advance.clamp(1, p.rows.len());
-            p.rows.drain(..advance);
+            let advance = advance.clamp(1, p.times.len());
+            p.values.drain(..advance * width);
             p.times.drain(..advance);
             p.ids.drain(..advance);
         }
-        if !p.rows.is_empty() {
+        if !p.times.is_empty() {
             self.partitions.insert(key.to_string(), p);
         }
     }
 
     /// Emits one match; returns how many rows the next start is after this one's.
-    fn emit(
-        &mut self,
-        p: &Partition,
-        rows: &[&Row],
-        classes: &[u8],
-        out: &mut Vec<Alert>,
-    ) -> usize {
+    fn emit(&mut self, p: &Partition, width: usize, classes: &[u8], out: &mut Vec<Alert>) -> usize {
         let q = &self.query;
-        let matched = &rows[..classes.len()];
+        let (front, back) = p.values.as_slices();
+        debug_assert!(back.is_empty(), "resolve made the values contiguous");
         let scope = Scope {
-            rows: matched,
+            values: &front[..(classes.len() * width).min(front.len())],
+            width,
             classes,
         };
         let mut values: Vec<Value> = p.key.clone();
@@ -168,7 +163,7 @@ impl MatchRecognize {
         }
         json.push('}');
         let n = classes.len();
-        let ids: Vec<String> = p.ids.iter().take(n).cloned().collect();
+        let ids: Vec<String> = p.ids.iter().take(n).map(Value::flink_text).collect();
         let mut counts: Vec<(usize, usize)> = Vec::new();
         for c in classes {
             match counts.last_mut() {
@@ -244,12 +239,23 @@ impl MatchRecognize {
 fn values(rows: &DataFrame, name: &str, ty: Ty) -> Result<Vec<Value>> {
     let c = rows.column(name)?;
     Ok(match ty {
-        Ty::Str => c
-            .cast(&DataType::String)?
-            .str()?
-            .iter()
-            .map(|v| v.map_or(Value::Null, |s| Value::Str(s.into())))
-            .collect(),
+        Ty::Str => {
+            // Repeated texts (user ids, small quantities) share one allocation; a column that
+            // turns out mostly distinct stops being interned.
+            let text = c.cast(&DataType::String)?;
+            let text = text.str()?;
+            let mut shared: PlHashMap<&str, Arc<str>> = PlHashMap::default();
+            let limit = text.len() / 4 + 16;
+            text.iter()
+                .map(|v| match v {
+                    None => Value::Null,
+                    Some(s) if shared.len() < limit => {
+                        Value::Str(shared.entry(s).or_insert_with(|| Arc::from(s)).clone())
+                    }
+                    Some(s) => Value::Str(s.into()),
+                })
+                .collect()
+        }
         Ty::Int => c
             .cast(&DataType::Int64)?
             .i64()?
@@ -305,19 +311,20 @@ impl Detector for MatchRecognize {
             .collect::<Result<_>>()?;
         let times = micros(rows, &ctx.event_time)?;
         let ids = RowIds::new(rows, ctx)?;
+        // The id column is often one the query reads: share its values.
+        let id_slot = ctx
+            .id_column
+            .as_ref()
+            .and_then(|c| q.slots.iter().position(|(name, _)| name == c));
         let mut key = String::new();
         for (i, t) in times.iter().enumerate() {
             let Some(t) = t else { continue };
-            let row: Row = columns
-                .iter_mut()
-                .map(|c| std::mem::replace(&mut c[i], Value::Null))
-                .collect();
             key.clear();
             for (n, (_, slot)) in q.partition.iter().enumerate() {
                 if n > 0 {
                     key.push('\u{1f}');
                 }
-                match &row[*slot] {
+                match &columns[*slot][i] {
                     Value::Str(s) => key.push_str(s),
                     Value::Null => key.push('\u{0}'),
                     other => key.push_str(&other.flink_text()),
@@ -329,13 +336,28 @@ impl Detector for MatchRecognize {
                     .partitions
                     .entry(key.clone())
                     .or_insert_with(|| Partition {
-                        key: q.partition.iter().map(|(_, s)| row[*s].clone()).collect(),
+                        key: q
+                            .partition
+                            .iter()
+                            .map(|(_, s)| columns[*s][i].clone())
+                            .collect(),
                         ..Default::default()
                     }),
             };
-            p.rows.push_back(row);
+            let id = match id_slot {
+                Some(slot) => columns[slot][i].clone(),
+                None => Value::Str(ids.get(i).into()),
+            };
+            for c in columns.iter_mut() {
+                p.values
+                    .push_back(std::mem::replace(&mut c[i], Value::Null));
+            }
+            if columns.is_empty() {
+                // A query that reads no column still has rows: one placeholder each.
+                p.values.push_back(Value::Null);
+            }
             p.times.push_back(t);
-            p.ids.push_back(ids.get(i));
+            p.ids.push_back(id);
         }
         let keys: Vec<String> = self.partitions.keys().cloned().collect();
         for key in keys {
@@ -345,12 +367,14 @@ impl Detector for MatchRecognize {
     }
 
     fn save(&self) -> Result<serde_json::Value> {
-        Ok(serde_json::to_value(&self.partitions)?)
+        // Sorted, so the same state always saves the same bytes.
+        let sorted: BTreeMap<&String, &Partition> = self.partitions.iter().collect();
+        Ok(serde_json::to_value(sorted)?)
     }
 
     fn restore(&mut self, state: serde_json::Value) -> Result<()> {
         self.partitions = if state.is_null() {
-            BTreeMap::new()
+            PlHashMap::default()
         } else {
             serde_json::from_value(state).map_err(|e| {
                 Error::Inconsistent(format!("detector {:?}: unreadable state: {e}", self.name))

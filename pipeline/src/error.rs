@@ -64,6 +64,9 @@ pub enum Error {
         source: isolake_models::Error,
     },
 
+    #[error("query: {reason}")]
+    Query { reason: String },
+
     #[error("dimension {name:?}: {reason}")]
     Dimension { name: String, reason: String },
 

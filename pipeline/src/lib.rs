@@ -11,6 +11,7 @@
 //! lock        one running pipeline per id
 //! pipeline    the micro-batch and crash recovery
 //! runner      triggered and continuous modes
+//! query       SQL over the lake's tables, with time travel
 //! ```
 
 pub mod bronze;
@@ -22,6 +23,7 @@ pub mod gold;
 mod gold_flow;
 pub mod lock;
 pub mod pipeline;
+pub mod query;
 pub mod runner;
 pub mod silver;
 pub mod source;

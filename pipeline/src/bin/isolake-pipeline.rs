@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use isolake_pipeline::demo::{self, DemoOptions};
 use isolake_pipeline::gold::dimensions;
 use isolake_pipeline::pipeline::OpenOptions;
+use isolake_pipeline::query;
 use isolake_pipeline::{Config, Error, Pipeline, Runner, Shutdown};
 
 /// Anomalous-transaction lakehouse: landed JSON → bronze → silver → gold Delta tables.
@@ -78,8 +79,29 @@ enum Command {
         #[arg(long, default_value = "isolake.toml")]
         config: PathBuf,
     },
-    /// Query the lake with SQL (not implemented yet).
-    Query,
+    /// Query the lake with SQL (polars SQL): bronze, silver, quarantine, event_log,
+    /// scored_transactions, alerts, detector and dimension tables, by name.
+    ///
+    /// Exit codes: 0 ok, 1 runtime error, 2 bad SQL, unknown table or invalid config.
+    Query {
+        /// The SQL text, e.g. "SELECT account_id, count(*) FROM alerts GROUP BY 1".
+        sql: String,
+        #[arg(long, default_value = "isolake.toml")]
+        config: PathBuf,
+        /// Read every table as of this Delta version (time travel).
+        #[arg(long, conflicts_with = "as_of")]
+        as_of_version: Option<u64>,
+        /// Read every table as of this time (RFC 3339, e.g. 2026-11-22T10:00:00Z).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// table (readable, the default on a terminal), csv, json (one object per line) or
+        /// parquet.
+        #[arg(long, value_parser = ["table", "csv", "json", "parquet"])]
+        format: Option<String>,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -157,10 +179,68 @@ async fn main() -> ExitCode {
             },
             Err(e) => fail(&e),
         },
-        Command::Query => {
-            eprintln!("isolake-pipeline: this command is not implemented yet");
-            ExitCode::FAILURE
+        Command::Query {
+            sql,
+            config,
+            as_of_version,
+            as_of,
+            format,
+            output,
+        } => query(&config, &sql, as_of_version, as_of, format, output).await,
+    }
+}
+
+async fn query(
+    config: &std::path::Path,
+    sql: &str,
+    as_of_version: Option<u64>,
+    as_of: Option<String>,
+    format: Option<String>,
+    output: Option<PathBuf>,
+) -> ExitCode {
+    use std::io::IsTerminal;
+    let config = match Config::load(config) {
+        Ok(config) => config,
+        Err(e) => return fail(&e),
+    };
+    let timestamp = match as_of.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
+        None => None,
+        Some(Ok(t)) => Some(t.with_timezone(&chrono::Utc)),
+        Some(Err(e)) => {
+            return fail(&Error::Query {
+                reason: format!(
+                    "--as-of {:?}: {e} (use RFC 3339)",
+                    as_of.unwrap_or_default()
+                ),
+            });
         }
+    };
+    let as_of = query::AsOf {
+        version: as_of_version,
+        timestamp,
+    };
+    let format = match format.as_deref() {
+        Some("csv") => query::Format::Csv,
+        Some("json") => query::Format::Json,
+        Some("parquet") => query::Format::Parquet,
+        Some(_) => query::Format::Table,
+        None if output.is_none() && std::io::stdout().is_terminal() => query::Format::Table,
+        None if output.is_some() => query::Format::Parquet,
+        None => query::Format::Csv,
+    };
+    let mut df = match query::run(&config, sql, as_of).await {
+        Ok(df) => df,
+        Err(e) => return fail(&e),
+    };
+    let written = match &output {
+        Some(path) => std::fs::File::create(path)
+            .map_err(|e| Error::io(path, e))
+            .and_then(|mut f| query::write(&mut df, format, &mut f)),
+        None => query::write(&mut df, format, &mut std::io::stdout().lock()),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
     }
 }
 
@@ -259,7 +339,10 @@ async fn run(config: &std::path::Path, options: RunOptions) -> ExitCode {
 fn fail(error: &Error) -> ExitCode {
     eprintln!("isolake-pipeline: error: {error}");
     ExitCode::from(match error {
-        Error::Config { .. } | Error::Expression { .. } | Error::Dimension { .. } => 2,
+        Error::Config { .. }
+        | Error::Expression { .. }
+        | Error::Dimension { .. }
+        | Error::Query { .. } => 2,
         Error::Locked { .. } => 3,
         Error::ExpectationFailed { .. } | Error::NewColumns { .. } => 4,
         Error::Model { .. } => 5,

@@ -168,3 +168,9 @@ pub fn event_sum(events: &DataFrame, flow: &str, column: &str) -> i64 {
         .get(0)
         .unwrap_or(0)
 }
+
+/// Rows of a parquet file, read with polars.
+pub fn read_parquet_rows(path: &Path) -> usize {
+    let file = std::fs::File::open(path).unwrap();
+    ParquetReader::new(file).finish().unwrap().height()
+}

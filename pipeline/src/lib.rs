@@ -12,6 +12,7 @@
 //! pipeline    the micro-batch and crash recovery
 //! runner      triggered and continuous modes
 //! query       SQL over the lake's tables, with time travel
+//! maintenance optimize (compaction, Z-order) and vacuum
 //! ```
 
 pub mod bronze;
@@ -22,6 +23,7 @@ pub mod event_log;
 pub mod gold;
 mod gold_flow;
 pub mod lock;
+pub mod maintenance;
 pub mod pipeline;
 pub mod query;
 pub mod runner;

@@ -3,11 +3,13 @@
 
 mod arrow_bridge;
 pub mod location;
+mod maintain;
 mod read;
-mod rewrite;
+pub(crate) mod rewrite;
 mod table;
 
 pub use arrow_bridge::{schema_from_arrow, schema_to_arrow};
+pub use maintain::Compacted;
 pub use read::scan_table;
 pub use rewrite::Rewrite;
 pub use table::{

@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 use isolake_pipeline::demo::{self, DemoOptions};
 use isolake_pipeline::gold::dimensions;
 use isolake_pipeline::pipeline::OpenOptions;
-use isolake_pipeline::query;
 use isolake_pipeline::{Config, Error, Pipeline, Runner, Shutdown};
+use isolake_pipeline::{maintenance, query};
 
 /// Anomalous-transaction lakehouse: landed JSON → bronze → silver → gold Delta tables.
 #[derive(Debug, Parser)]
@@ -73,6 +73,32 @@ enum Command {
         /// Key column (default: the [dimensions.<name>] key, else account_id).
         #[arg(long)]
         key: Option<String>,
+    },
+    /// Compact small files (one commit per table, same rows), optionally Z-ordered.
+    Optimize {
+        /// One table by name (default: all).
+        table: Option<String>,
+        #[arg(long, default_value = "isolake.toml")]
+        config: PathBuf,
+        /// Cluster rows by these columns (comma-separated, up to 4) for data skipping.
+        #[arg(long, value_delimiter = ',')]
+        zorder_by: Vec<String>,
+    },
+    /// Delete data files no version within the retention needs.
+    Vacuum {
+        /// One table by name (default: all).
+        table: Option<String>,
+        #[arg(long, default_value = "isolake.toml")]
+        config: PathBuf,
+        /// Retention in hours (default 168, the safe minimum without --force).
+        #[arg(long, default_value_t = 168)]
+        retain: u64,
+        /// List what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Allow a retention below 168 hours.
+        #[arg(long)]
+        force: bool,
     },
     /// Check a pipeline config: every problem is reported with its key and line.
     Validate {
@@ -179,6 +205,18 @@ async fn main() -> ExitCode {
             },
             Err(e) => fail(&e),
         },
+        Command::Optimize {
+            table,
+            config,
+            zorder_by,
+        } => optimize(&config, table.as_deref(), &zorder_by).await,
+        Command::Vacuum {
+            table,
+            config,
+            retain,
+            dry_run,
+            force,
+        } => vacuum(&config, table.as_deref(), retain, dry_run, force).await,
         Command::Query {
             sql,
             config,
@@ -240,6 +278,55 @@ async fn query(
     };
     match written {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+async fn optimize(config: &std::path::Path, table: Option<&str>, zorder_by: &[String]) -> ExitCode {
+    let config = match Config::load(config) {
+        Ok(config) => config,
+        Err(e) => return fail(&e),
+    };
+    match maintenance::optimize(&config, table, zorder_by).await {
+        Ok(done) => {
+            for (name, c) in done {
+                match c.version {
+                    Some(v) => println!(
+                        "{name}: {} file(s) → {} ({} rows), version {v}",
+                        c.files_before, c.files_after, c.rows
+                    ),
+                    None => println!("{name}: {} file(s), nothing to compact", c.files_before),
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+async fn vacuum(
+    config: &std::path::Path,
+    table: Option<&str>,
+    retain: u64,
+    dry_run: bool,
+    force: bool,
+) -> ExitCode {
+    let config = match Config::load(config) {
+        Ok(config) => config,
+        Err(e) => return fail(&e),
+    };
+    let retain = std::time::Duration::from_secs(retain.saturating_mul(3600));
+    match maintenance::vacuum(&config, table, retain, dry_run, force).await {
+        Ok(done) => {
+            for (name, files) in done {
+                let verb = if dry_run { "would delete" } else { "deleted" };
+                println!("{name}: {verb} {} file(s)", files.len());
+                for f in files.iter().filter(|_| dry_run) {
+                    println!("  {f}");
+                }
+            }
+            ExitCode::SUCCESS
+        }
         Err(e) => fail(&e),
     }
 }

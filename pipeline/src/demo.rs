@@ -1,18 +1,29 @@
-//! `isolake-pipeline demo`: what a new user runs first.
+//! `isolake-pipeline demo`: what a new user runs first, on the embedded defaults (a local
+//! directory lake, the local registry).
 //!
-//! Until the pipeline exists this demo only generates a labelled day of transactions into a
-//! landing directory and loads it, one file per commit, into a bronze-like Delta table through
-//! the data layer (each commit carries an app transaction, so rerunning loads nothing twice).
-//! It then reads the table back and prints what is in it.
+//! It generates a labelled day of transactions into a landing directory, runs the pipeline
+//! triggered (bronze, silver, quarantine; gold has no model yet, so scores stay null while
+//! the rules run), trains and promotes a model on silver, rebuilds silver and gold from bronze
+//! with it (`--full-refresh`), then reports what a fraud analyst wants to see: rows per layer,
+//! quarantined rows by reason, the top alerts with their reasons, and — because the data is
+//! labelled — how many anomalies of each kind the detectors caught.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-use anyhow::Context;
 use isolake_data::generator::{self, GeneratorConfig};
-use isolake_data::lake::{AppTransaction, AppendOutcome, Commit, CreateOptions, LakeTable};
-use isolake_data::record::{self, Transaction};
+use isolake_data::lake::scan_table;
+use isolake_data::record::{EVENT_TIME, NUMERIC_FEATURES};
+use isolake_models::{Contamination, MaxFeatures, MaxSamples, Registry};
+use isolake_score::Input;
 use polars::prelude::*;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::pipeline::{OpenOptions, Pipeline};
+use crate::runner::{Runner, Shutdown};
 
 /// Settings of a demo run.
 #[derive(Debug, Clone)]
@@ -23,106 +34,319 @@ pub struct DemoOptions {
     pub seed: u64,
 }
 
+/// Marks a directory the demo made (and may therefore empty on the next run).
+const MARKER: &str = ".isolake-demo";
+
+const CONFIG: &str = r#"# The demo's pipeline: the canonical transaction record on the embedded defaults.
+id = "demo"
+lake = "./lake"
+
+[source]
+landing = "./landing"
+stability_ms = 1
+
+[model]
+uri = "models:/fraud@production"    # registry: ./lake/_registry (the local default)
+
+[[detectors]]
+name = "small_then_large"
+kind = "small_then_large"           # Flink's fraud rule: < 1.00 then > 500.00 within 60 s
+window = "60s"
+
+[[detectors]]
+name = "bulk_quantity"
+kind = "threshold"
+expr = "quantity >= 10"
+key = "account_id"
+"#;
+
+fn step(step: &str, reason: impl std::fmt::Display) -> Error {
+    Error::Demo {
+        step: step.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Empties a previous demo's directory; refuses a directory the demo did not make.
+fn prepare(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)
+            .map_err(|e| Error::io(dir, e))?
+            .next()
+            .is_none();
+        if !empty && !dir.join(MARKER).exists() {
+            return Err(step(
+                "prepare",
+                format!(
+                    "{} exists and is not a demo directory; choose another with --dir",
+                    dir.display()
+                ),
+            ));
+        }
+        std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    std::fs::write(dir.join(MARKER), "made by isolake-pipeline demo\n")
+        .map_err(|e| Error::io(dir, e))
+}
+
+async fn run_pipeline(config: &Config, full_refresh: bool) -> Result<()> {
+    let pipeline = Pipeline::open_with(config.clone(), OpenOptions { full_refresh }).await?;
+    let mut runner = Runner::new(pipeline, Shutdown::default());
+    runner.run_once().await?;
+    runner.pipeline.drain().await?;
+    Ok(())
+}
+
+/// Trains on silver and promotes the version to `production` (the scheduled job's library).
+fn train(config: &Config, seed: u64) -> Result<String> {
+    let lake = Path::new(&config.lake);
+    let registry =
+        Registry::open(&lake.join("_registry").to_string_lossy()).map_err(|e| step("train", e))?;
+    let train = isolake_train::TrainConfig {
+        input: Input::Delta {
+            location: config.table_location("silver"),
+            version: None,
+        },
+        since: None,
+        event_time_column: EVENT_TIME.to_string(),
+        features: NUMERIC_FEATURES.iter().map(|f| f.to_string()).collect(),
+        hyper: isolake_train::Hyper {
+            n_estimators: 100,
+            max_samples: MaxSamples::Auto,
+            max_features: MaxFeatures::All,
+            contamination: Contamination::Fraction(0.01),
+            extension_level: 0,
+            seed: Some(seed),
+        },
+        experiment: "isolake-demo".into(),
+        model_name: "fraud".into(),
+        label_column: None,
+        promote: Some("production".into()),
+        max_flag_rate: 0.05,
+        min_auc: 0.5,
+        run_key: None,
+    };
+    let outcome = isolake_train::run(&train, &registry, &()).map_err(|e| step("train", e))?;
+    Ok(outcome.version.uri())
+}
+
+async fn read(config: &Config, table: &str) -> Result<DataFrame> {
+    Ok(scan_table(&config.table_location(table), None)
+        .await?
+        .collect()?)
+}
+
+fn strings(df: &DataFrame, column: &str) -> Result<Vec<Option<String>>> {
+    Ok(df
+        .column(column)?
+        .cast(&DataType::String)?
+        .str()?
+        .iter()
+        .map(|s| s.map(str::to_string))
+        .collect())
+}
+
 /// Runs the demo and returns the report it prints.
-pub async fn run(options: &DemoOptions) -> anyhow::Result<String> {
-    let landing = options.dir.join("landing");
-    let bronze = options.dir.join("lake").join("bronze");
+pub async fn run(options: &DemoOptions) -> Result<String> {
+    let started = Instant::now();
+    let dir = &options.dir;
+    prepare(dir)?;
     let mut out = String::new();
 
-    let config = GeneratorConfig::new(options.rows, options.files, options.seed);
-    let dataset = generator::generate(&config)?;
-    let written =
-        generator::write_dataset(&dataset, &landing, Some(&options.dir.join("labels.csv")))?;
-    writeln!(
+    let labels_path = dir.join("labels.csv");
+    let mut generator_config = GeneratorConfig::new(options.rows, options.files, options.seed);
+    generator_config.bad_fraction = 0.01;
+    let dataset = generator::generate(&generator_config).map_err(|e| step("generate", e))?;
+    let written = generator::write_dataset(&dataset, &dir.join("landing"), Some(&labels_path))
+        .map_err(|e| step("generate", e))?;
+    std::fs::write(dir.join("isolake.toml"), CONFIG).map_err(|e| Error::io(dir, e))?;
+    let config = Config::load(&dir.join("isolake.toml"))?;
+    let _ = writeln!(
         out,
-        "generated {} labelled transactions in {} files under {}",
+        "1. generated {} labelled transactions (1% malformed) in {} files under {}",
         written.rows,
         written.files.len(),
-        landing.display()
-    )?;
+        dir.join("landing").display()
+    );
 
-    let location = bronze.to_string_lossy().into_owned();
-    let mut table = LakeTable::open_or_create(
-        &location,
-        &bronze_schema(),
-        CreateOptions {
-            name: Some("bronze".into()),
-            description: Some("demo: landed transactions, one commit per file".into()),
-            ..Default::default()
-        },
-    )
-    .await?;
-    let (mut committed, mut skipped) = (0, 0);
-    for (batch, path) in written.files.iter().enumerate() {
-        let df = load_file(path)?;
-        let commit = Commit {
-            app_transaction: Some(AppTransaction {
-                app_id: "isolake-demo".into(),
-                version: batch as i64 + 1,
-            }),
-            metadata: serde_json::json!({ "isolake.source_file": path.to_string_lossy() })
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-            evolve_schema: false,
-        };
-        match table.append(&df, commit).await? {
-            AppendOutcome::Committed { .. } => committed += 1,
-            AppendOutcome::AlreadyCommitted { .. } => skipped += 1,
+    run_pipeline(&config, false).await?;
+    let _ = writeln!(
+        out,
+        "2. ran the pipeline: bronze → silver + quarantine → gold (no model yet: rules only)"
+    );
+    // The job runs its own runtime: give it a thread outside ours.
+    let uri = std::thread::scope(|s| {
+        s.spawn(|| train(&config, options.seed))
+            .join()
+            .unwrap_or_else(|_| Err(step("train", "the training thread panicked")))
+    })?;
+    let _ = writeln!(
+        out,
+        "3. trained on silver and promoted {uri} to @production"
+    );
+    run_pipeline(&config, true).await?;
+    let _ = writeln!(
+        out,
+        "4. rebuilt silver and gold from bronze with the model (run --full-refresh)\n"
+    );
+
+    let bronze = read(&config, "bronze").await?;
+    let silver = read(&config, "silver").await?;
+    let quarantine = read(&config, "quarantine").await?;
+    let scored = read(&config, "gold/scored_transactions").await?;
+    let alerts = read(&config, "gold/alerts").await?;
+    let _ = writeln!(out, "rows per layer");
+    for (name, n) in [
+        ("bronze", bronze.height()),
+        ("silver", silver.height()),
+        ("quarantine", quarantine.height()),
+        ("gold/scored_transactions", scored.height()),
+        ("gold/alerts", alerts.height()),
+    ] {
+        let _ = writeln!(out, "  {name:<26} {n:>8}");
+    }
+
+    let reasons = quarantine
+        .clone()
+        .lazy()
+        .select([col("_failed_expectations").explode(ExplodeOptions {
+            empty_as_null: false,
+            keep_nulls: false,
+        })])
+        .collect()?;
+    let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
+    for r in strings(&reasons, "_failed_expectations")?
+        .into_iter()
+        .flatten()
+    {
+        *by_reason.entry(r).or_default() += 1;
+    }
+    let _ = writeln!(out, "\nquarantined rows by reason");
+    for (reason, n) in &by_reason {
+        let _ = writeln!(out, "  {reason:<26} {n:>8}");
+    }
+
+    let detectors = strings(&alerts, "detector")?;
+    let mut per_detector: BTreeMap<String, usize> = BTreeMap::new();
+    for d in detectors.iter().flatten() {
+        *per_detector.entry(d.clone()).or_default() += 1;
+    }
+    let _ = writeln!(out, "\nalerts per detector");
+    for (d, n) in &per_detector {
+        let _ = writeln!(out, "  {d:<26} {n:>8}");
+    }
+
+    let top = alerts
+        .clone()
+        .lazy()
+        .filter(col("detector").eq(lit("model")))
+        .sort(
+            ["score"],
+            SortMultipleOptions::default().with_order_descending(true),
+        )
+        .limit(5)
+        .collect()?;
+    let _ = writeln!(out, "\ntop model alerts");
+    for reason in strings(&top, "reason")?.into_iter().flatten() {
+        let _ = writeln!(out, "  {reason}");
+    }
+    let rule = alerts
+        .clone()
+        .lazy()
+        .filter(col("detector").eq(lit("small_then_large")))
+        .limit(2)
+        .collect()?;
+    for reason in strings(&rule, "reason")?.into_iter().flatten() {
+        let _ = writeln!(out, "  small_then_large: {reason}");
+    }
+
+    // Labels: which transactions are which kind of anomaly.
+    let labels = std::fs::read_to_string(&labels_path).map_err(|e| Error::io(&labels_path, e))?;
+    // Anomalies only (label 1): near misses look like fraud but are not.
+    let mut kind_of: HashMap<String, String> = HashMap::new();
+    for line in labels.lines().skip(1) {
+        let mut parts = line.split(',');
+        if let (Some(id), Some("1"), Some(kind)) = (parts.next(), parts.next(), parts.next()) {
+            kind_of.insert(id.to_string(), kind.to_string());
         }
     }
-    writeln!(
+    let ids = alerts
+        .column("transaction_ids")?
+        .list()?
+        .clone()
+        .into_series()
+        .explode(ExplodeOptions {
+            empty_as_null: false,
+            keep_nulls: false,
+        })?;
+    let ids_by_alert = alerts.column("transaction_ids")?.list()?.clone();
+    let mut caught: HashSet<String> = HashSet::new();
+    for id in ids.str()?.iter().flatten() {
+        caught.insert(id.to_string());
+    }
+    let in_silver: HashSet<String> = strings(&silver, "transaction_id")?
+        .into_iter()
+        .flatten()
+        .collect();
+    let _ = writeln!(
         out,
-        "bronze-like Delta table {}: {committed} files committed, {skipped} already there, now at version {}",
-        bronze.display(),
-        table.version()
-    )?;
-
-    let summary = table
-        .scan()?
-        .group_by([col("channel")])
-        .agg([
-            len().alias("transactions"),
-            col("amount").sum().alias("total_amount"),
-            col("event_time").min().alias("first"),
-            col("event_time").max().alias("last"),
-        ])
-        .sort(["channel"], Default::default())
-        .collect()?;
-    writeln!(out, "{summary}")?;
-    writeln!(
-        out,
-        "Not implemented yet: silver (expectations, quarantine), training, gold scoring and \
-         alerts. Read the table with any Delta reader, e.g. Python:\n  \
-         python -c \"import deltalake; print(deltalake.DeltaTable('{}').to_pyarrow_table().num_rows)\"",
-        bronze.display()
-    )?;
-    Ok(out)
-}
-
-fn bronze_schema() -> Schema {
-    let mut schema = record::canonical_schema();
-    schema.with_column("_source_file".into(), DataType::String);
-    schema
-}
-
-fn load_file(path: &Path) -> anyhow::Result<DataFrame> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let txns = text
-        .lines()
-        .enumerate()
-        .map(|(i, line)| {
-            serde_json::from_str::<Transaction>(line)
-                .with_context(|| format!("{}:{}", path.display(), i + 1))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut df = record::transactions_to_frame(&txns)?;
-    let source = Column::new_scalar(
-        "_source_file".into(),
-        Scalar::from(PlSmallStr::from(path.to_string_lossy().as_ref())),
-        df.height(),
+        "\nrecall per anomaly kind (labelled rows in silver that some alert names)"
     );
-    df.with_column(source)?;
-    Ok(df)
+    let mut kinds: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for (id, kind) in &kind_of {
+        if kind == "bad_record" || !in_silver.contains(id) {
+            continue;
+        }
+        let e = kinds.entry(kind.as_str()).or_default();
+        e.0 += 1;
+        e.1 += usize::from(caught.contains(id));
+    }
+    for (kind, (n, hit)) in &kinds {
+        let _ = writeln!(
+            out,
+            "  {kind:<18} {hit:>6} of {n:<6} {:>5.1}%",
+            100.0 * *hit as f64 / (*n).max(1) as f64
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nprecision per detector (alerts naming at least one labelled anomaly)"
+    );
+    let mut precision: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for (detector, names) in detectors.iter().zip(ids_by_alert.amortized_iter()) {
+        let (Some(detector), Some(names)) = (detector, names) else {
+            continue;
+        };
+        let hit = names
+            .as_ref()
+            .str()?
+            .iter()
+            .flatten()
+            .any(|id| kind_of.get(id).is_some_and(|k| k != "bad_record"));
+        let e = precision.entry(detector.clone()).or_default();
+        e.0 += 1;
+        e.1 += usize::from(hit);
+    }
+    for (d, (n, hit)) in &precision {
+        let _ = writeln!(
+            out,
+            "  {d:<18} {hit:>6} of {n:<6} {:>5.1}%",
+            100.0 * *hit as f64 / (*n).max(1) as f64
+        );
+    }
+
+    let config_path = dir.join("isolake.toml");
+    let c = config_path.display();
+    let _ = writeln!(
+        out,
+        "\ndone in {:.1} s. Next, try:\n  \
+         isolake-pipeline query --config {c} \"SELECT detector, count(*) FROM alerts GROUP BY 1\"\n  \
+         isolake-pipeline query --config {c} --as-of-version 1 \"SELECT count(*) FROM silver\"\n  \
+         isolake-pipeline optimize --config {c}\n  \
+         isolake-gen --rate 200 --duration 60s --out {} &  isolake-pipeline run --continuous --config {c}",
+        started.elapsed().as_secs_f64(),
+        dir.join("landing").display()
+    );
+    Ok(out)
 }

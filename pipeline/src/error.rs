@@ -64,6 +64,9 @@ pub enum Error {
         source: isolake_models::Error,
     },
 
+    #[error("demo, {step}: {reason}")]
+    Demo { step: String, reason: String },
+
     #[error("query: {reason}")]
     Query { reason: String },
 

@@ -90,7 +90,7 @@ fn isolake_gen_rate_mode_lands_files_over_time() {
 }
 
 #[test]
-fn unbuilt_commands_say_so_and_fail() {
+fn a_missing_config_is_a_clear_error() {
     // `run` without a config file is a clear error, not a pretend success.
     let output = Command::new(binary("isolake-pipeline"))
         .args(["run", "--config", "/nonexistent/isolake.toml"])
@@ -99,44 +99,91 @@ fn unbuilt_commands_say_so_and_fail() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/isolake.toml"));
     let output = Command::new(binary("isolake-pipeline"))
-        .arg("query")
+        .args(["query", "--config", "/nonexistent/isolake.toml", "SELECT 1"])
         .output()
         .unwrap();
     assert!(!output.status.success(), "query must not pretend to work");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("not implemented yet"), "{stderr}");
+    assert!(stderr.contains("/nonexistent/isolake.toml"), "{stderr}");
+}
+
+/// The number after `label` on a line of the report.
+fn figure(report: &str, label: &str) -> usize {
+    report
+        .lines()
+        .find(|l| l.trim_start().starts_with(label))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {label:?} figure in:\n{report}"))
 }
 
 #[test]
-fn the_demo_lands_data_and_loads_a_bronze_like_table_idempotently() {
+fn the_demo_runs_the_whole_lakehouse_and_reports_what_it_found() {
     let dir = tempfile::tempdir().unwrap();
+    let demo_dir = dir.path().join("demo");
     let demo = || {
-        let output = Command::new(binary("isolake-pipeline"))
-            .args(["demo", "--rows", "4000", "--files", "4", "--dir"])
-            .arg(dir.path())
+        Command::new(binary("isolake-pipeline"))
+            .args(["demo", "--rows", "6000", "--files", "4", "--dir"])
+            .arg(&demo_dir)
             .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+            .unwrap()
     };
-    let first = demo();
+    let output = demo();
     assert!(
-        first.contains("generated 4000 labelled transactions in 4 files"),
-        "{first}"
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
-        first.contains("4 files committed, 0 already there, now at version 4"),
-        "{first}"
+        report.contains("promoted models:/fraud/1 to @production"),
+        "{report}"
     );
-    assert!(dir.path().join("lake/bronze/_delta_log").is_dir());
-    // Rerun: the same files are recognised by their app transactions, nothing is duplicated.
-    let second = demo();
-    assert!(
-        second.contains("0 files committed, 4 already there, now at version 4"),
-        "{second}"
+    assert_eq!(figure(&report, "bronze"), 6000);
+    assert_eq!(
+        figure(&report, "silver") + figure(&report, "quarantine"),
+        6000,
+        "every line in silver or quarantine"
     );
+    assert_eq!(
+        figure(&report, "gold/scored_transactions"),
+        figure(&report, "silver")
+    );
+    assert!(figure(&report, "gold/alerts") > 0);
+    for section in [
+        "quarantined rows by reason",
+        "top model alerts",
+        "recall per anomaly kind",
+        "precision per detector",
+        "Next, try:",
+    ] {
+        assert!(report.contains(section), "{section}: {report}");
+    }
+    // Every injected small-then-large pair is caught by the rule.
+    let line = report
+        .lines()
+        .find(|l| l.trim_start().starts_with("small_then_large") && l.contains(" of "))
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(line.trim_end().ends_with("100.0%"), "{line}");
+
+    // A rerun starts afresh in its own directory and finds the same.
+    let again = demo();
+    assert!(again.status.success());
+    assert_eq!(
+        figure(&String::from_utf8_lossy(&again.stdout), "gold/alerts"),
+        figure(&report, "gold/alerts")
+    );
+
+    // A directory the demo did not make is refused, not emptied.
+    let precious = dir.path().join("precious");
+    std::fs::create_dir_all(&precious).unwrap();
+    std::fs::write(precious.join("keep.txt"), "data").unwrap();
+    let refused = Command::new(binary("isolake-pipeline"))
+        .args(["demo", "--dir"])
+        .arg(&precious)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--dir"));
+    assert!(precious.join("keep.txt").exists());
 }

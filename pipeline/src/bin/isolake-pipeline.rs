@@ -20,8 +20,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Generate a labelled day of transactions and load it into a bronze-like Delta table
-    /// (today's partial demo: silver, training and gold are not implemented yet).
+    /// The demo: generate a labelled day of transactions, run the pipeline, train and promote
+    /// a model, rebuild gold with it, and report layers, quarantine reasons, alerts and
+    /// recall per anomaly kind (embedded defaults: local lake, local registry).
     Demo {
         /// Directory for the landing files, the lake and labels.csv.
         #[arg(long, default_value = "./isolake-demo")]
@@ -160,10 +161,7 @@ async fn main() -> ExitCode {
                     print!("{report}");
                     ExitCode::SUCCESS
                 }
-                Err(e) => {
-                    eprintln!("isolake-pipeline: error: {e:#}");
-                    ExitCode::FAILURE
-                }
+                Err(e) => fail(&e),
             }
         }
         Command::Run {

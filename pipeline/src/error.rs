@@ -61,7 +61,7 @@ pub enum Error {
     )]
     Model {
         uri: String,
-        source: isolake_models::Error,
+        source: Box<isolake_models::Error>,
     },
 
     #[error("demo, {step}: {reason}")]

@@ -374,28 +374,8 @@ impl Pipeline {
     /// watermark (`run --drain`: the input has ended, as Flink does at the end of a bounded
     /// source). Recorded in bronze like any batch, so a replay drains at the same point.
     pub async fn drain(&mut self) -> Result<BatchSummary> {
-        let batch = self.next_batch;
-        let empty = DataFrame::empty_with_schema(&self.tables.bronze.schema()?);
-        let progress = BatchProgress {
-            pipeline: self.config.id.clone(),
-            batch,
-            flow: DRAIN_FLOW.into(),
-            files: Vec::new(),
-            state: None,
-        };
-        let commit = Commit {
-            app_transaction: Some(self.txn(batch)),
-            metadata: progress.to_metadata()?,
-            evolve_schema: false,
-        };
-        self.tables.bronze.append(&empty, commit).await?;
-        self.seen.drains.insert(batch);
-        self.next_batch = batch + 1;
-        let out = silver::process(&empty, &self.config, &self.compiled, &mut self.dedup, batch)?;
-        let mut events = self.commit_silver(batch, &out, None).await?;
-        let gold_events = self.commit_gold(batch, &out.silver, true).await?;
-        let alerts = gold_events.iter().map(|e| e.alerts).sum::<u64>() as usize;
-        events.extend(gold_events);
+        let (batch, events) = self.empty_batch(DRAIN_FLOW, Vec::new()).await?;
+        let alerts = events.iter().map(|e| e.alerts).sum::<u64>() as usize;
         self.commit_events(Some(batch), events).await?;
         Ok(BatchSummary {
             batch,
@@ -407,12 +387,35 @@ impl Pipeline {
     /// Records `files` as seen without reading them: an empty batch whose bronze commit lists
     /// them (`include_existing_files = false`).
     pub async fn skip_files(&mut self, files: Vec<SourceFile>) -> Result<()> {
+        let event = FlowEvent {
+            flow: "source".into(),
+            files: files.len() as u64,
+            bytes: files.iter().map(|f| f.size).sum(),
+            status: "skipped_existing".into(),
+            ..Default::default()
+        };
+        let (batch, mut events) = self.empty_batch("skip_existing", files).await?;
+        events.push(FlowEvent {
+            batch_id: Some(batch),
+            ..event
+        });
+        self.commit_events(Some(batch), events).await
+    }
+
+    /// A batch without rows: bronze records `flow` and `files`, silver and quarantine commit
+    /// nothing, and gold runs (draining its buffer for [`DRAIN_FLOW`]). Returns the batch and
+    /// the events to log.
+    async fn empty_batch(
+        &mut self,
+        flow: &str,
+        files: Vec<SourceFile>,
+    ) -> Result<(u64, Vec<FlowEvent>)> {
         let batch = self.next_batch;
         let empty = DataFrame::empty_with_schema(&self.tables.bronze.schema()?);
         let progress = BatchProgress {
             pipeline: self.config.id.clone(),
             batch,
-            flow: "skip_existing".into(),
+            flow: flow.into(),
             files: files.clone(),
             state: None,
         };
@@ -423,19 +426,15 @@ impl Pipeline {
         };
         self.tables.bronze.append(&empty, commit).await?;
         self.seen.record(&files);
+        let drain = flow == DRAIN_FLOW;
+        if drain {
+            self.seen.drains.insert(batch);
+        }
         self.next_batch = batch + 1;
         let out = silver::process(&empty, &self.config, &self.compiled, &mut self.dedup, batch)?;
         let mut events = self.commit_silver(batch, &out, None).await?;
-        events.extend(self.commit_gold(batch, &out.silver, false).await?);
-        events.push(FlowEvent {
-            batch_id: Some(batch),
-            flow: "source".into(),
-            files: files.len() as u64,
-            bytes: files.iter().map(|f| f.size).sum(),
-            status: "skipped_existing".into(),
-            ..Default::default()
-        });
-        self.commit_events(Some(batch), events).await
+        events.extend(self.commit_gold(batch, &out.silver, drain).await?);
+        Ok((batch, events))
     }
 
     /// Commits silver and quarantine for `batch` (each skipped if already there) and returns

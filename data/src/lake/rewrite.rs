@@ -7,15 +7,10 @@
 //! ones (with the app transaction, if any), so readers see the old rows or the new, never both.
 
 use deltalake::kernel::Action;
-use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{MetadataExt, StructType};
-use deltalake::kernel::{Transaction, transaction::TableReference};
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
 use polars::prelude::DataFrame;
 
-use super::table::{Commit, LakeTable, conform};
+use super::table::{Commit, LakeTable};
 use crate::error::Result;
 
 /// What a replacing commit means to readers.
@@ -34,48 +29,23 @@ impl LakeTable {
     /// Returns the new table version.
     pub async fn replace(&mut self, df: &DataFrame, commit: Commit, kind: Rewrite) -> Result<u64> {
         self.refresh().await?;
-        let table_schema = self.arrow_schema()?;
-        let (batches, evolved) = conform(df, &table_schema, commit.evolve_schema, &self.url)?;
-        let mut writer = RecordBatchWriter::for_table(&self.table)?;
-        let mode = if evolved {
-            WriteMode::MergeSchema
-        } else {
-            WriteMode::Default
-        };
-        let target = batches.first().map(|b| b.schema());
-        for batch in batches.into_iter().filter(|b| b.num_rows() > 0) {
-            writer.write_with_mode(batch, mode).await?;
-        }
+        let staged = self.stage(df, commit.evolve_schema).await?;
         let data_change = kind == Rewrite::Overwrite;
-        let snapshot = self.table.snapshot()?;
-        let mut actions: Vec<Action> = snapshot
+        let mut actions: Vec<Action> = self
+            .delta()
+            .snapshot()?
             .log_data()
             .iter()
             .map(|file| Action::Remove(file.remove_action(data_change)))
             .collect();
-        for mut add in writer.flush().await? {
+        actions.extend(staged.adds.into_iter().map(|mut add| {
             add.data_change = data_change;
-            actions.push(Action::Add(add));
-        }
-        if evolved && let Some(target) = target {
-            let schema: StructType = target.as_ref().try_into_kernel()?;
-            let metadata = snapshot
-                .metadata()
-                .clone()
-                .with_schema(&schema)
-                .map_err(deltalake::DeltaTableError::from)?;
-            actions.push(Action::Metadata(metadata));
-        }
-        let mut properties = CommitProperties::default().with_metadata(commit.metadata);
-        if let Some(txn) = commit.app_transaction {
-            properties =
-                properties.with_application_transaction(Transaction::new(txn.app_id, txn.version));
-        }
-        let partition_columns: Vec<String> = snapshot.metadata().partition_columns().to_vec();
+            Action::Add(add)
+        }));
         let operation = match kind {
             Rewrite::Overwrite => DeltaOperation::Write {
                 mode: SaveMode::Overwrite,
-                partition_by: (!partition_columns.is_empty()).then_some(partition_columns),
+                partition_by: self.partition_by()?,
                 predicate: None,
             },
             Rewrite::Compaction => DeltaOperation::Optimize {
@@ -83,16 +53,7 @@ impl LakeTable {
                 target_size: 0,
             },
         };
-        let finalized = CommitBuilder::from(properties)
-            .with_actions(actions)
-            .build(
-                Some(snapshot as &dyn TableReference),
-                self.table.log_store(),
-                operation,
-            )
-            .await?;
-        let version = finalized.version();
-        self.refresh().await?;
-        Ok(version as u64)
+        self.commit_actions(actions, staged.schema, commit, operation)
+            .await
     }
 }

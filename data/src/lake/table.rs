@@ -44,9 +44,9 @@ pub struct Commit {
 /// Data files written by [`LakeTable::stage`], not yet committed.
 #[derive(Debug, Clone)]
 pub struct Staged {
-    adds: Vec<deltalake::kernel::Add>,
+    pub(super) adds: Vec<deltalake::kernel::Add>,
     /// The grown schema, when the frame brought new columns.
-    schema: Option<StructType>,
+    pub(super) schema: Option<StructType>,
 }
 
 impl Staged {
@@ -295,9 +295,35 @@ impl LakeTable {
         {
             return Ok(AppendOutcome::AlreadyCommitted { app_version });
         }
+        let actions = staged.adds.into_iter().map(Action::Add).collect();
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: self.partition_by()?,
+            predicate: None,
+        };
+        let version = self
+            .commit_actions(actions, staged.schema, commit, operation)
+            .await?;
+        Ok(AppendOutcome::Committed { version })
+    }
+
+    /// The partition columns for a commit's operation (`None` when unpartitioned).
+    pub(super) fn partition_by(&self) -> Result<Option<Vec<String>>> {
+        let columns = self.partition_columns()?;
+        Ok((!columns.is_empty()).then_some(columns))
+    }
+
+    /// Commits `actions` — plus the grown `schema`, if any — with `commit`'s app transaction
+    /// and metadata as ONE Delta commit on the loaded version; returns the new version.
+    pub(super) async fn commit_actions(
+        &mut self,
+        mut actions: Vec<Action>,
+        schema: Option<StructType>,
+        commit: Commit,
+        operation: DeltaOperation,
+    ) -> Result<u64> {
         let snapshot = self.table.snapshot()?;
-        let mut actions: Vec<Action> = staged.adds.into_iter().map(Action::Add).collect();
-        if let Some(schema) = staged.schema {
+        if let Some(schema) = schema {
             let metadata = snapshot
                 .metadata()
                 .clone()
@@ -310,12 +336,6 @@ impl LakeTable {
             properties =
                 properties.with_application_transaction(Transaction::new(txn.app_id, txn.version));
         }
-        let partition_columns: Vec<String> = snapshot.metadata().partition_columns().to_vec();
-        let operation = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by: (!partition_columns.is_empty()).then_some(partition_columns),
-            predicate: None,
-        };
         let finalized = CommitBuilder::from(properties)
             .with_actions(actions)
             .build(
@@ -326,7 +346,7 @@ impl LakeTable {
             .await?;
         let version = finalized.version() as u64;
         self.refresh().await?;
-        Ok(AppendOutcome::Committed { version })
+        Ok(version)
     }
 
     /// Every version still in the log, oldest first, with its commit information.

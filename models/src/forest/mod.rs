@@ -288,22 +288,9 @@ impl IsolationForest {
         x: &ArrayBase<D, Ix2>,
         k: usize,
     ) -> Result<Vec<Vec<FeatureContribution>>> {
-        self.check_width(x.ncols())?;
-        check_finite(x.view())?;
-        let rows = x.as_standard_layout();
-        let Some(rows) = rows.as_slice() else {
-            unreachable!("standard layout is contiguous")
-        };
-        let explainers = self
-            .explainers
-            .get_or_init(|| self.trees.iter().map(explain::Explainer::compile).collect());
-        Ok(explain::explain_rows(
-            &self.trees,
-            explainers,
-            self.n_features(),
-            rows,
-            k,
-        ))
+        self.with_explainers(x, |trees, explainers, d, rows| {
+            explain::explain_rows(trees, explainers, d, rows, k)
+        })
     }
 
     /// [`explain`](Self::explain)'s top-`k` feature indices only, `k` slots per row in one
@@ -314,6 +301,17 @@ impl IsolationForest {
         x: &ArrayBase<D, Ix2>,
         k: usize,
     ) -> Result<Vec<u32>> {
+        self.with_explainers(x, |trees, explainers, d, rows| {
+            explain::explain_top_flat(trees, explainers, d, rows, k)
+        })
+    }
+
+    /// Checks `x` and hands its rows (row-major) to `f` with the explanation walks.
+    fn with_explainers<D: Data<Elem = f64>, R>(
+        &self,
+        x: &ArrayBase<D, Ix2>,
+        f: impl FnOnce(&[Tree], &[explain::Explainer], usize, &[f64]) -> R,
+    ) -> Result<R> {
         self.check_width(x.ncols())?;
         check_finite(x.view())?;
         let rows = x.as_standard_layout();
@@ -323,13 +321,7 @@ impl IsolationForest {
         let explainers = self
             .explainers
             .get_or_init(|| self.trees.iter().map(explain::Explainer::compile).collect());
-        Ok(explain::explain_top_flat(
-            &self.trees,
-            explainers,
-            self.n_features(),
-            rows,
-            k,
-        ))
+        Ok(f(&self.trees, explainers, self.n_features(), rows))
     }
 
     /// [`explain`](Self::explain) with feature names.

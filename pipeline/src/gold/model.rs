@@ -117,7 +117,7 @@ impl ModelSlot {
                 match self.config.on_missing {
                     OnMissingModel::Fail => Err(Error::Model {
                         uri: self.config.uri.clone(),
-                        source: e,
+                        source: Box::new(e),
                     }),
                     OnMissingModel::SkipScoring => {
                         // A model may be promoted any moment: look again at the next batch

@@ -307,8 +307,8 @@ mod tests {
     use sqlparser::dialect::GenericDialect;
     use sqlparser::parser::Parser;
 
-    /// Compiles PATTERN text via a whole MATCH_RECOGNIZE query.
-    fn program(pattern: &str) -> Program {
+    /// The PATTERN of a whole MATCH_RECOGNIZE query, as sqlparser reads it.
+    fn parse(pattern: &str) -> MatchRecognizePattern {
         let sql = format!(
             "SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts PATTERN ({pattern}) DEFINE A AS true)"
         );
@@ -325,7 +325,11 @@ mod tests {
         else {
             panic!()
         };
-        Program::compile(pattern).unwrap()
+        pattern.clone()
+    }
+
+    fn program(pattern: &str) -> Program {
+        Program::compile(&parse(pattern)).unwrap()
     }
 
     /// Runs over rows given as the set of variables each row satisfies.
@@ -377,20 +381,8 @@ mod tests {
 
     #[test]
     fn patterns_that_match_nothing_are_refused() {
-        let sql = "SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts PATTERN (A*) DEFINE A AS true)";
-        let stmt = Parser::parse_sql(&GenericDialect {}, sql)
-            .unwrap()
-            .remove(0);
-        let sqlparser::ast::Statement::Query(q) = stmt else {
-            panic!()
-        };
-        let sqlparser::ast::SetExpr::Select(s) = *q.body else {
-            panic!()
-        };
-        let sqlparser::ast::TableFactor::MatchRecognize { pattern, .. } = &s.from[0].relation
-        else {
-            panic!()
-        };
-        assert!(Program::compile(pattern).unwrap_err().contains("zero rows"));
+        let err = Program::compile(&parse("A*")).unwrap_err();
+        assert!(err.contains("zero rows"), "{err}");
+        assert!(Program::compile(&parse("(A?)+ B")).is_err());
     }
 }

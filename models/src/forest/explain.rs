@@ -37,6 +37,9 @@ const MAX_HEAP_DEPTH: u32 = 12;
 /// Rows explained together (their tree walks interleave).
 const LANES: usize = 8;
 
+/// Rows per parallel block (each tree is walked by the whole block before the next tree).
+const BLOCK: usize = 32 * LANES;
+
 impl ExplainHeap {
     fn compile(tree: &Tree, node_credits: &[f64]) -> Option<Self> {
         let depth = tree.max_depth();
@@ -212,8 +215,8 @@ pub(crate) fn top_k(weights: &[f64], k: usize) -> Vec<FeatureContribution> {
 }
 
 /// Explains every row of a row-major buffer (`d` values per row, all finite).
-/// [`feature_weights`] of up to [`LANES`] rows (`d` values each) at once; same sums, same
-/// order of additions per row.
+/// [`feature_weights`] of a block of rows (`d` values each), [`LANES`] rows interleaved; same
+/// sums, same order of additions per row.
 fn lane_weights(
     trees: &[Tree],
     explainers: &[Explainer],
@@ -226,9 +229,15 @@ fn lane_weights(
     weights.resize(rows.len(), 0.0);
     keys.clear();
     keys.extend(rows.iter().map(|v| order_key(*v)));
+    // Tree-major: one tree's arrays stay in L1 while every lane group of the block walks it
+    // (each row still adds its credits tree by tree, level by level: the same sums).
     for (tree, explainer) in trees.iter().zip(explainers) {
         match explainer {
-            Explainer::Heap(heap) => heap.credit_lanes(keys, d, weights),
+            Explainer::Heap(heap) => {
+                for (k, w) in keys.chunks(d * LANES).zip(weights.chunks_mut(d * LANES)) {
+                    heap.credit_lanes(k, d, w);
+                }
+            }
             Explainer::Canonical(credits) => {
                 for (row, w) in rows.chunks_exact(d).zip(weights.chunks_exact_mut(d)) {
                     credit_tree(tree, credits, row, w);
@@ -255,12 +264,12 @@ pub(crate) fn explain_top_flat(
     rows: &[f64],
     k: usize,
 ) -> Vec<u32> {
-    rows.par_chunks(d * LANES)
+    rows.par_chunks(d * BLOCK)
         .map_init(
-            || (Vec::with_capacity(d * LANES), Vec::with_capacity(d * LANES)),
+            || (Vec::with_capacity(d * BLOCK), Vec::with_capacity(d * BLOCK)),
             |(keys, weights), block| {
                 lane_weights(trees, explainers, d, block, keys, weights);
-                let mut out = Vec::with_capacity(k * LANES);
+                let mut out = Vec::with_capacity(k * BLOCK);
                 for w in weights.chunks_exact(d) {
                     let top = top_k(w, k);
                     out.extend(top.iter().map(|c| c.feature as u32));
@@ -283,9 +292,9 @@ pub(crate) fn explain_rows(
     rows: &[f64],
     k: usize,
 ) -> Vec<Vec<FeatureContribution>> {
-    rows.par_chunks(d * LANES)
+    rows.par_chunks(d * BLOCK)
         .map_init(
-            || (Vec::with_capacity(d * LANES), Vec::with_capacity(d * LANES)),
+            || (Vec::with_capacity(d * BLOCK), Vec::with_capacity(d * BLOCK)),
             |(keys, weights), block| {
                 lane_weights(trees, explainers, d, block, keys, weights);
                 weights

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{Context, Detector, Progress, RowIds, micros};
@@ -45,7 +46,8 @@ struct Partition {
     ids: VecDeque<Value>,
 }
 
-pub struct MatchRecognize {
+/// One shard of a detector's partitions (see [`MatchRecognize`]).
+struct Engine {
     name: String,
     query: Arc<Query>,
     output_table: bool,
@@ -55,8 +57,8 @@ pub struct MatchRecognize {
     output: Vec<Vec<Value>>,
 }
 
-impl MatchRecognize {
-    pub fn new(name: &str, query: Arc<Query>, output_table: bool) -> Self {
+impl Engine {
+    fn new(name: &str, query: Arc<Query>, output_table: bool) -> Self {
         Self {
             name: name.to_string(),
             query,
@@ -235,6 +237,166 @@ impl MatchRecognize {
     }
 }
 
+/// The text a partition is known by (its values, joined).
+fn partition_key<'a>(values: impl Iterator<Item = &'a Value>, key: &mut String) {
+    key.clear();
+    for (n, value) in values.enumerate() {
+        if n > 0 {
+            key.push('\u{1f}');
+        }
+        match value {
+            Value::Str(s) => key.push_str(s),
+            Value::Null => key.push('\u{0}'),
+            other => key.push_str(&other.flink_text()),
+        }
+    }
+}
+
+/// Which shard a partition lives in (stable across runs: std's SipHash with fixed keys).
+fn shard_of(key: &str, shards: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    (h.finish() % shards as u64) as usize
+}
+
+/// Partitions are spread over this many shards, matched in parallel.
+const SHARDS: usize = 2;
+
+/// Below this many rows a batch is matched on one thread.
+const PARALLEL_ROWS: usize = 4096;
+
+/// A MATCH_RECOGNIZE detector: its partitions in [`SHARDS`] engines that match in parallel
+/// (partitions are independent; each lives in one shard, chosen by its key).
+pub struct MatchRecognize {
+    query: Arc<Query>,
+    engines: Vec<Engine>,
+}
+
+impl MatchRecognize {
+    pub fn new(name: &str, query: Arc<Query>, output_table: bool) -> Self {
+        let engines = (0..SHARDS)
+            .map(|_| Engine::new(name, Arc::clone(&query), output_table))
+            .collect();
+        Self { query, engines }
+    }
+
+    /// Each row's shard, from its partition key.
+    fn shards(&self, rows: &DataFrame) -> Result<Vec<usize>> {
+        let q = &self.query;
+        let keys: Vec<Vec<Value>> = q
+            .partition
+            .iter()
+            .map(|(_, slot)| {
+                let (name, ty) = &q.slots[*slot];
+                values(rows, name, *ty)
+            })
+            .collect::<Result<_>>()?;
+        let mut key = String::new();
+        Ok((0..rows.height())
+            .map(|i| {
+                partition_key(keys.iter().map(|k| &k[i]), &mut key);
+                shard_of(&key, SHARDS)
+            })
+            .collect())
+    }
+}
+
+impl Detector for MatchRecognize {
+    fn name(&self) -> &str {
+        self.engines[0].name()
+    }
+
+    fn on_ordered(
+        &mut self,
+        rows: &DataFrame,
+        ctx: &Context,
+        progress: Progress,
+        out: &mut Vec<Alert>,
+    ) -> Result<()> {
+        // Every shard is visited, rows or not: the watermark may decide its pending starts.
+        let shard = self.shards(rows)?;
+        let parts: Vec<DataFrame> = (0..SHARDS)
+            .map(|n| {
+                let mask: BooleanChunked = shard.iter().map(|s| *s == n).collect();
+                rows.filter(&mask)
+            })
+            .collect::<std::result::Result<_, _>>()?;
+        let run = |(engine, part): (&mut Engine, &DataFrame)| -> Result<Vec<Alert>> {
+            let mut alerts = Vec::new();
+            engine.on_ordered(part, ctx, progress, &mut alerts)?;
+            Ok(alerts)
+        };
+        let results: Vec<Result<Vec<Alert>>> = if rows.height() >= PARALLEL_ROWS {
+            self.engines
+                .par_iter_mut()
+                .zip(parts.par_iter())
+                .map(run)
+                .collect()
+        } else {
+            self.engines.iter_mut().zip(parts.iter()).map(run).collect()
+        };
+        for r in results {
+            out.extend(r?);
+        }
+        Ok(())
+    }
+
+    fn save(&self) -> Result<serde_json::Value> {
+        // One sorted map whatever the shard count, so the same state saves the same bytes.
+        let sorted: BTreeMap<&String, &Partition> = self
+            .engines
+            .iter()
+            .flat_map(|e| e.partitions.iter())
+            .collect();
+        Ok(serde_json::to_value(sorted)?)
+    }
+
+    fn restore(&mut self, state: serde_json::Value) -> Result<()> {
+        let all: BTreeMap<String, Partition> = if state.is_null() {
+            BTreeMap::new()
+        } else {
+            serde_json::from_value(state).map_err(|e| {
+                Error::Inconsistent(format!("detector {:?}: unreadable state: {e}", self.name()))
+            })?
+        };
+        for engine in &mut self.engines {
+            engine.partitions.clear();
+        }
+        for (key, partition) in all {
+            let n = shard_of(&key, SHARDS);
+            self.engines[n].partitions.insert(key, partition);
+        }
+        Ok(())
+    }
+
+    fn take_errors(&mut self) -> Vec<String> {
+        self.engines
+            .iter_mut()
+            .flat_map(|e| e.take_errors())
+            .collect()
+    }
+
+    fn output_schema(&self) -> Option<Schema> {
+        self.engines[0].output_schema()
+    }
+
+    fn take_output(&mut self) -> Result<Option<DataFrame>> {
+        let mut merged: Option<DataFrame> = None;
+        for engine in &mut self.engines {
+            if let Some(rows) = engine.take_output()? {
+                match &mut merged {
+                    Some(m) => {
+                        m.vstack_mut(&rows)?;
+                    }
+                    None => merged = Some(rows),
+                }
+            }
+        }
+        Ok(merged)
+    }
+}
+
 /// A silver column's values as query values.
 fn values(rows: &DataFrame, name: &str, ty: Ty) -> Result<Vec<Value>> {
     let c = rows.column(name)?;
@@ -291,7 +453,7 @@ fn dtype(ty: Option<Ty>) -> DataType {
     }
 }
 
-impl Detector for MatchRecognize {
+impl Detector for Engine {
     fn name(&self) -> &str {
         &self.name
     }
@@ -319,17 +481,10 @@ impl Detector for MatchRecognize {
         let mut key = String::new();
         for (i, t) in times.iter().enumerate() {
             let Some(t) = t else { continue };
-            key.clear();
-            for (n, (_, slot)) in q.partition.iter().enumerate() {
-                if n > 0 {
-                    key.push('\u{1f}');
-                }
-                match &columns[*slot][i] {
-                    Value::Str(s) => key.push_str(s),
-                    Value::Null => key.push('\u{0}'),
-                    other => key.push_str(&other.flink_text()),
-                }
-            }
+            partition_key(
+                q.partition.iter().map(|(_, slot)| &columns[*slot][i]),
+                &mut key,
+            );
             let p = match self.partitions.get_mut(key.as_str()) {
                 Some(p) => p,
                 None => self

@@ -37,6 +37,15 @@ const MAX_HEAP_DEPTH: u32 = 12;
 /// Rows explained together (their tree walks interleave).
 const LANES: usize = 8;
 
+/// Rows of up to this many features are laid out with this fixed stride (padding unused), so
+/// the hot walk indexes fixed-size arrays.
+const STRIDE: usize = 8;
+
+/// The row stride of [`lane_weights`]' buffers for `d` features.
+fn stride(d: usize) -> usize {
+    if d <= STRIDE { STRIDE } else { d }
+}
+
 /// Rows per parallel block (each tree is walked by the whole block before the next tree).
 const BLOCK: usize = 32 * LANES;
 
@@ -73,6 +82,21 @@ impl ExplainHeap {
     #[inline]
     fn credit_lanes(&self, keys: &[u64], d: usize, weights: &mut [f64]) {
         let n = (keys.len() / d).min(LANES);
+        if n == LANES
+            && d == STRIDE
+            && self.depth == 8
+            && let (Ok(features), Ok(thresholds), Ok(credits)) = (
+                <&[u8; 256]>::try_from(&self.features[..]),
+                <&[u64; 256]>::try_from(&self.keys[..]),
+                <&[[f64; 2]; 256]>::try_from(&self.credits[..]),
+            )
+            && let Ok(keys) = <&[[u64; STRIDE]; LANES]>::try_from(keys.as_chunks::<STRIDE>().0)
+            && let Ok(weights) =
+                <&mut [[f64; STRIDE]; LANES]>::try_from(weights.as_chunks_mut::<STRIDE>().0)
+        {
+            walk8(features, thresholds, credits, keys, weights);
+            return;
+        }
         let mut h = [1usize; LANES];
         for _ in 0..self.depth {
             for (l, slot) in h.iter_mut().enumerate().take(n) {
@@ -94,6 +118,29 @@ impl ExplainHeap {
             let right = usize::from(self.keys[h] < row_keys[f]);
             weights[f] += self.credits[h][right];
             h = 2 * h + right;
+        }
+    }
+}
+
+/// [`ExplainHeap::credit_lanes`] for a full group of [`LANES`] rows and a depth-8 heap: the
+/// fixed-size arrays and the `& 255` let the compiler drop the bounds checks on the tree, and
+/// the lanes' row slices are cut once.
+#[inline]
+fn walk8(
+    features: &[u8; 256],
+    thresholds: &[u64; 256],
+    credits: &[[f64; 2]; 256],
+    keys: &[[u64; STRIDE]; LANES],
+    weights: &mut [[f64; STRIDE]; LANES],
+) {
+    let mut h = [1usize; LANES];
+    for _ in 0..8 {
+        for (l, slot) in h.iter_mut().enumerate() {
+            let i = *slot & 255;
+            let f = features[i] as usize & (STRIDE - 1);
+            let right = usize::from(thresholds[i] < keys[l][f]);
+            weights[l][f] += credits[i][right];
+            *slot = 2 * i + right;
         }
     }
 }
@@ -225,27 +272,33 @@ fn lane_weights(
     keys: &mut Vec<u64>,
     weights: &mut Vec<f64>,
 ) {
+    let w = stride(d);
+    let n = rows.len() / d;
     weights.clear();
-    weights.resize(rows.len(), 0.0);
+    weights.resize(n * w, 0.0);
     keys.clear();
-    keys.extend(rows.iter().map(|v| order_key(*v)));
+    for row in rows.chunks_exact(d) {
+        keys.extend(row.iter().map(|v| order_key(*v)));
+        keys.extend(std::iter::repeat_n(0, w - d));
+    }
     // Tree-major: one tree's arrays stay in L1 while every lane group of the block walks it
     // (each row still adds its credits tree by tree, level by level: the same sums).
     for (tree, explainer) in trees.iter().zip(explainers) {
         match explainer {
             Explainer::Heap(heap) => {
-                for (k, w) in keys.chunks(d * LANES).zip(weights.chunks_mut(d * LANES)) {
-                    heap.credit_lanes(k, d, w);
+                for (k, ws) in keys.chunks(w * LANES).zip(weights.chunks_mut(w * LANES)) {
+                    heap.credit_lanes(k, w, ws);
                 }
             }
             Explainer::Canonical(credits) => {
-                for (row, w) in rows.chunks_exact(d).zip(weights.chunks_exact_mut(d)) {
-                    credit_tree(tree, credits, row, w);
+                for (row, ws) in rows.chunks_exact(d).zip(weights.chunks_exact_mut(w)) {
+                    credit_tree(tree, credits, row, &mut ws[..d]);
                 }
             }
         }
     }
-    for w in weights.chunks_exact_mut(d) {
+    for ws in weights.chunks_exact_mut(w) {
+        let w = &mut ws[..d];
         let total: f64 = w.iter().sum();
         if total > 0.0 {
             for v in w.iter_mut() {
@@ -270,8 +323,8 @@ pub(crate) fn explain_top_flat(
             |(keys, weights), block| {
                 lane_weights(trees, explainers, d, block, keys, weights);
                 let mut out = Vec::with_capacity(k * BLOCK);
-                for w in weights.chunks_exact(d) {
-                    let top = top_k(w, k);
+                for w in weights.chunks_exact(stride(d)) {
+                    let top = top_k(&w[..d], k);
                     out.extend(top.iter().map(|c| c.feature as u32));
                     out.extend(std::iter::repeat_n(NO_FEATURE, k - top.len()));
                 }
@@ -298,8 +351,8 @@ pub(crate) fn explain_rows(
             |(keys, weights), block| {
                 lane_weights(trees, explainers, d, block, keys, weights);
                 weights
-                    .chunks_exact(d)
-                    .map(|w| top_k(w, k))
+                    .chunks_exact(stride(d))
+                    .map(|w| top_k(&w[..d], k))
                     .collect::<Vec<_>>()
             },
         )
@@ -372,7 +425,8 @@ mod tests {
             block.extend(tail);
             for (r, row) in flat.chunks_exact(d).enumerate() {
                 feature_weights(m.trees(), &canonical, row, &mut keys, &mut b);
-                let got: Vec<u64> = block[r * d..(r + 1) * d]
+                let w = stride(d);
+                let got: Vec<u64> = block[r * w..r * w + d]
                     .iter()
                     .map(|v| v.to_bits())
                     .collect();

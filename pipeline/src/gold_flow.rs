@@ -80,6 +80,15 @@ impl Pipeline {
         };
         tables.alerts.append(&alert_rows, alerts_commit).await?;
         state::prune(&state_dir, batch);
+        let mut by_detector: std::collections::BTreeMap<String, u64> = Default::default();
+        for a in &out.alerts {
+            *by_detector.entry(a.detector.clone()).or_default() += 1;
+        }
+        self.gold_stats = crate::pipeline::GoldStats {
+            rows: out.scored.height(),
+            alerts_by_detector: by_detector.into_iter().collect(),
+            model_version: out.model_version,
+        };
         let mut events = out.events;
         events.push(FlowEvent {
             batch_id: Some(batch),

@@ -13,6 +13,7 @@
 //! runner      triggered and continuous modes
 //! query       SQL over the lake's tables, with time travel
 //! maintenance optimize (compaction, Z-order) and vacuum
+//! metrics     Prometheus text on /metrics while running
 //! ```
 
 pub mod bronze;
@@ -24,6 +25,7 @@ pub mod gold;
 mod gold_flow;
 pub mod lock;
 pub mod maintenance;
+pub mod metrics;
 pub mod pipeline;
 pub mod query;
 pub mod runner;

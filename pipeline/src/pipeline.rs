@@ -42,6 +42,19 @@ pub struct BatchSummary {
     pub quarantined: usize,
     pub dropped: usize,
     pub alerts: usize,
+    /// Rows gold scored.
+    pub gold_rows: usize,
+    pub alerts_by_detector: Vec<(String, u64)>,
+    /// The model version that scored the batch.
+    pub model_version: Option<u64>,
+}
+
+/// What gold did in the last batch (for the summary and the metrics).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct GoldStats {
+    pub rows: usize,
+    pub alerts_by_detector: Vec<(String, u64)>,
+    pub model_version: Option<u64>,
 }
 
 /// How to open a pipeline.
@@ -62,6 +75,7 @@ pub struct Pipeline {
     next_batch: u64,
     pub(crate) gold: Option<Gold>,
     pub(crate) lookup: Lookup,
+    pub(crate) gold_stats: GoldStats,
     _lock: PipelineLock,
 }
 
@@ -115,6 +129,7 @@ impl Pipeline {
             read_schema,
             next_batch: bronze_version + 1,
             gold,
+            gold_stats: GoldStats::default(),
             _lock: lock,
         };
         if options.full_refresh {
@@ -353,6 +368,7 @@ impl Pipeline {
         for e in &mut events {
             e.duration_ms = duration_ms;
         }
+        self.gold_stats = GoldStats::default();
         let gold_events = self.commit_gold(batch, &out.silver, false).await?;
         let alerts = gold_events.iter().map(|e| e.alerts).sum::<u64>() as usize;
         events.extend(gold_events);
@@ -367,6 +383,9 @@ impl Pipeline {
             quarantined: out.stats.quarantined,
             dropped: out.stats.dropped,
             alerts,
+            gold_rows: self.gold_stats.rows,
+            alerts_by_detector: std::mem::take(&mut self.gold_stats.alerts_by_detector),
+            model_version: self.gold_stats.model_version,
         })
     }
 

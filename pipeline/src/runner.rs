@@ -93,6 +93,8 @@ pub struct Runner {
     reported: HashSet<String>,
     pub shutdown: Shutdown,
     pub summary: RunSummary,
+    /// Updated after every batch when metrics are served.
+    pub metrics: Option<crate::metrics::Shared>,
 }
 
 /// The outcome of one look at the landing directory.
@@ -109,6 +111,7 @@ impl Runner {
             reported: HashSet::new(),
             shutdown,
             summary: RunSummary::default(),
+            metrics: None,
         }
     }
 
@@ -292,7 +295,23 @@ impl Runner {
                 tail.len() as u64,
                 tail.iter().map(|c| c.file.size).sum::<u64>(),
             );
-            let summary = self.pipeline.process(batch.to_vec(), backlog).await?;
+            let started = Instant::now();
+            let summary = match self.pipeline.process(batch.to_vec(), backlog).await {
+                Ok(summary) => summary,
+                Err(e) => {
+                    if let Some(m) = &self.metrics
+                        && let Ok(mut m) = m.lock()
+                    {
+                        m.record_error();
+                    }
+                    return Err(e);
+                }
+            };
+            if let Some(m) = &self.metrics
+                && let Ok(mut m) = m.lock()
+            {
+                m.record_batch(&summary, started.elapsed(), backlog);
+            }
             tracing::info!(
                 batch = summary.batch,
                 files = summary.files,

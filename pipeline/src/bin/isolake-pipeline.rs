@@ -8,7 +8,7 @@ use isolake_pipeline::demo::{self, DemoOptions};
 use isolake_pipeline::gold::dimensions;
 use isolake_pipeline::pipeline::OpenOptions;
 use isolake_pipeline::{Config, Error, Pipeline, Runner, Shutdown};
-use isolake_pipeline::{maintenance, query};
+use isolake_pipeline::{maintenance, metrics, query};
 
 /// Anomalous-transaction lakehouse: landed JSON → bronze → silver → gold Delta tables.
 #[derive(Debug, Parser)]
@@ -59,6 +59,10 @@ enum Command {
         /// the watermark are then late.
         #[arg(long, conflicts_with = "continuous")]
         drain: bool,
+        /// Serve Prometheus metrics on http://ADDR/metrics while running, e.g.
+        /// 127.0.0.1:9464.
+        #[arg(long)]
+        metrics_addr: Option<String>,
     },
     /// Upsert a dimension table (e.g. accounts) by key from a CSV or NDJSON file: rows with a
     /// key in the file are replaced, new keys added (a MERGE, in one Delta commit).
@@ -170,11 +174,13 @@ async fn main() -> ExitCode {
             continuous,
             full_refresh,
             drain,
+            metrics_addr,
         } => {
             let options = RunOptions {
                 continuous,
                 full_refresh,
                 drain,
+                metrics_addr,
             };
             run(&config, options).await
         }
@@ -333,6 +339,7 @@ struct RunOptions {
     continuous: bool,
     full_refresh: bool,
     drain: bool,
+    metrics_addr: Option<String>,
 }
 
 async fn load_dimension(
@@ -388,7 +395,16 @@ async fn run(config: &std::path::Path, options: RunOptions) -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(&e),
     };
+    let id = pipeline.config.id.clone();
     let mut runner = Runner::new(pipeline, shutdown);
+    if let Some(addr) = &options.metrics_addr {
+        let shared = metrics::Shared::default();
+        match metrics::serve(addr, shared.clone(), id) {
+            Ok(bound) => eprintln!("isolake-pipeline: metrics on http://{bound}/metrics"),
+            Err(e) => return fail(&e),
+        }
+        runner.metrics = Some(shared);
+    }
     let mut result = if continuous {
         runner.run_continuous().await
     } else {

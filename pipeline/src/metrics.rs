@@ -1,0 +1,214 @@
+//! Prometheus metrics of a running pipeline (`run --metrics-addr 127.0.0.1:9464`): rows and
+//! files per layer, batches, batch durations, backlog, alerts per detector, the model version
+//! and the last error, served as text on `/metrics` by a small std-thread HTTP responder (no
+//! web framework: one GET, one response, connection closed).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::pipeline::BatchSummary;
+
+/// Upper bounds (seconds) of the batch-duration histogram's buckets.
+const BUCKETS: [f64; 9] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    rows: BTreeMap<&'static str, u64>,
+    files: u64,
+    bytes: u64,
+    batches: u64,
+    duration_buckets: [u64; BUCKETS.len()],
+    duration_sum: f64,
+    backlog_files: u64,
+    backlog_bytes: u64,
+    alerts: BTreeMap<String, u64>,
+    model_version: Option<u64>,
+    errors: u64,
+    last_error_unix: Option<f64>,
+}
+
+/// Metrics shared between the runner and the HTTP thread.
+pub type Shared = Arc<Mutex<Metrics>>;
+
+impl Metrics {
+    /// Counts one committed batch.
+    pub fn record_batch(&mut self, s: &BatchSummary, took: Duration, backlog: (u64, u64)) {
+        for (layer, n) in [
+            ("bronze", s.bronze_rows),
+            ("silver", s.silver_rows),
+            ("quarantine", s.quarantined),
+            ("gold", s.gold_rows),
+        ] {
+            *self.rows.entry(layer).or_default() += n as u64;
+        }
+        self.files += s.files as u64;
+        self.bytes += s.bytes;
+        self.batches += 1;
+        let seconds = took.as_secs_f64();
+        self.duration_sum += seconds;
+        for (bucket, bound) in self.duration_buckets.iter_mut().zip(BUCKETS) {
+            *bucket += u64::from(seconds <= bound);
+        }
+        (self.backlog_files, self.backlog_bytes) = backlog;
+        for (detector, n) in &s.alerts_by_detector {
+            *self.alerts.entry(detector.clone()).or_default() += n;
+        }
+        if s.model_version.is_some() {
+            self.model_version = s.model_version;
+        }
+    }
+
+    /// Notes a failed batch.
+    pub fn record_error(&mut self) {
+        self.errors += 1;
+        self.last_error_unix = Some(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self, pipeline: &str) -> String {
+        let p = pipeline.replace('\\', "\\\\").replace('"', "\\\"");
+        let mut out = String::new();
+        let mut family = |name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        family(
+            "isolake_rows_total",
+            "counter",
+            "Rows committed, per layer.",
+        );
+        let mut lines = String::new();
+        for (layer, n) in &self.rows {
+            let _ = writeln!(
+                lines,
+                "isolake_rows_total{{pipeline=\"{p}\",layer=\"{layer}\"}} {n}"
+            );
+        }
+        out.push_str(&lines);
+        for (name, help, value) in [
+            ("isolake_files_total", "Landed files ingested.", self.files),
+            ("isolake_bytes_total", "Landed bytes ingested.", self.bytes),
+            (
+                "isolake_batches_total",
+                "Micro-batches committed.",
+                self.batches,
+            ),
+            ("isolake_errors_total", "Batches that failed.", self.errors),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{pipeline=\"{p}\"}} {value}"
+            );
+        }
+        for (name, help, value) in [
+            (
+                "isolake_backlog_files",
+                "Files waiting after the last batch.",
+                self.backlog_files,
+            ),
+            (
+                "isolake_backlog_bytes",
+                "Bytes waiting after the last batch.",
+                self.backlog_bytes,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{pipeline=\"{p}\"}} {value}"
+            );
+        }
+        let name = "isolake_batch_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time to process and commit a micro-batch.\n# TYPE {name} histogram"
+        );
+        for (bound, n) in BUCKETS.iter().zip(self.duration_buckets) {
+            let _ = writeln!(out, "{name}_bucket{{pipeline=\"{p}\",le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{pipeline=\"{p}\",le=\"+Inf\"}} {b}\n{name}_sum{{pipeline=\"{p}\"}} {s}\n\
+             {name}_count{{pipeline=\"{p}\"}} {b}",
+            b = self.batches,
+            s = self.duration_sum
+        );
+        let _ = writeln!(
+            out,
+            "# HELP isolake_alerts_total Alerts raised, per detector.\n# TYPE isolake_alerts_total counter"
+        );
+        for (detector, n) in &self.alerts {
+            let d = detector.replace('"', "\\\"");
+            let _ = writeln!(
+                out,
+                "isolake_alerts_total{{pipeline=\"{p}\",detector=\"{d}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP isolake_model_version The model version scoring gold (0: none yet).\n\
+             # TYPE isolake_model_version gauge\nisolake_model_version{{pipeline=\"{p}\"}} {}",
+            self.model_version.unwrap_or(0)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP isolake_last_error_timestamp_seconds When a batch last failed (0: never).\n\
+             # TYPE isolake_last_error_timestamp_seconds gauge\n\
+             isolake_last_error_timestamp_seconds{{pipeline=\"{p}\"}} {}",
+            self.last_error_unix.unwrap_or(0.0)
+        );
+        out
+    }
+}
+
+/// Serves `metrics` on `addr` from a background thread; returns the bound address.
+pub fn serve(addr: &str, metrics: Shared, pipeline: String) -> Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| Error::Watch(format!("metrics address {addr}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Error::Watch(format!("metrics address {addr}: {e}")))?;
+    std::thread::Builder::new()
+        .name("isolake-metrics".into())
+        .spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let _ = respond(stream, &metrics, &pipeline);
+            }
+        })
+        .map_err(|e| Error::Watch(format!("metrics thread: {e}")))?;
+    Ok(bound)
+}
+
+fn respond(mut stream: TcpStream, metrics: &Shared, pipeline: &str) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 * 1024 {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        request.extend_from_slice(&buf[..n]);
+    }
+    let line = String::from_utf8_lossy(&request);
+    let path = line.split_whitespace().nth(1).unwrap_or("");
+    let (status, body) =
+        if line.starts_with("GET ") && (path == "/metrics" || path.starts_with("/metrics?")) {
+            let body = match metrics.lock() {
+                Ok(m) => m.render(pipeline),
+                Err(poisoned) => poisoned.into_inner().render(pipeline),
+            };
+            ("200 OK", body)
+        } else {
+            ("404 Not Found", "see /metrics\n".to_string())
+        };
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+}

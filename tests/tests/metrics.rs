@@ -1,0 +1,103 @@
+//! `run --continuous --metrics-addr`: Prometheus text on /metrics, scraped during a run.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use isolake_tests::mlflow::free_port;
+use support::{Lake, generate};
+
+/// The value of the sample line starting with `series` (name and labels), if present.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn metrics_are_served_and_follow_the_batches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = Lake::new(
+        tmp.path(),
+        "stability_ms = 1",
+        "[[detectors]]\nname = \"stl\"\nkind = \"small_then_large\"\n",
+    );
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = lake.spawn(&["run", "--continuous", "--metrics-addr", &addr]);
+    generate(&lake.landing(), 3_000, 3, 8, 0.0);
+    let url = format!("http://{addr}/metrics");
+    let client = reqwest::blocking::Client::new();
+    let started = Instant::now();
+    let text = loop {
+        let text = client
+            .get(&url)
+            .send()
+            .ok()
+            .and_then(|r| r.text().ok())
+            .unwrap_or_default();
+        if sample(
+            &text,
+            "isolake_rows_total{pipeline=\"fraud\",layer=\"bronze\"}",
+        ) == Some(3000.0)
+        {
+            break text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no metrics: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let silver = sample(
+        &text,
+        "isolake_rows_total{pipeline=\"fraud\",layer=\"silver\"}",
+    )
+    .unwrap();
+    assert_eq!(silver, lake.read("silver").height() as f64);
+    assert_eq!(
+        sample(&text, "isolake_files_total{pipeline=\"fraud\"}"),
+        Some(3.0)
+    );
+    let batches = sample(&text, "isolake_batches_total{pipeline=\"fraud\"}").unwrap();
+    assert!(batches >= 1.0);
+    assert_eq!(
+        sample(
+            &text,
+            "isolake_batch_duration_seconds_count{pipeline=\"fraud\"}"
+        ),
+        Some(batches)
+    );
+    for family in [
+        "# TYPE isolake_batch_duration_seconds histogram",
+        "isolake_backlog_files{pipeline=\"fraud\"}",
+        "isolake_model_version{pipeline=\"fraud\"} 0",
+        "isolake_last_error_timestamp_seconds{pipeline=\"fraud\"} 0",
+        "# TYPE isolake_alerts_total counter",
+    ] {
+        assert!(text.contains(family), "{family} missing:\n{text}");
+    }
+    // Alerts counted per detector match the alerts table (no line while there are none).
+    let alerts = lake.read("gold/alerts").height() as f64;
+    let counted = sample(
+        &text,
+        "isolake_alerts_total{pipeline=\"fraud\",detector=\"stl\"}",
+    );
+    assert_eq!(counted.unwrap_or(0.0), alerts);
+    let missing = client.get(format!("http://{addr}/nope")).send().unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

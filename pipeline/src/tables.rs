@@ -126,9 +126,12 @@ async fn open(
     config: &Config,
     name: &str,
     schema: &Schema,
-    properties: HashMap<String, String>,
+    mut properties: HashMap<String, String>,
     description: &str,
 ) -> Result<LakeTable> {
+    if let Some(interval) = config.maintenance.checkpoint_interval {
+        properties.insert("delta.checkpointInterval".into(), interval.to_string());
+    }
     let options = CreateOptions {
         partition_columns: Vec::new(),
         properties,

@@ -149,3 +149,49 @@ fn bad_sql_and_unknown_tables_exit_2_with_a_clear_message() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("silver"));
 }
+
+#[test]
+fn tables_checkpoint_at_the_configured_interval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = Lake::new(
+        tmp.path(),
+        "stability_ms = 1\nmax_files_per_batch = 1",
+        &format!("{CONFIG}\n[maintenance]\ncheckpoint_interval = 2\n"),
+    );
+    let lines: Vec<String> = std::fs::read_to_string(fixture())
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    for (i, chunk) in lines.chunks(6).enumerate() {
+        std::fs::write(lake.landing().join(format!("p{i}.json")), chunk.join("\n")).unwrap();
+    }
+    lake.run_once();
+    let log = lake.dir.join("lake/silver/_delta_log");
+    let checkpoints = std::fs::read_dir(&log)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".checkpoint.parquet")
+        })
+        .count();
+    assert!(
+        checkpoints >= 2,
+        "{checkpoints} checkpoints in {}",
+        log.display()
+    );
+    // The rows are all there, read through the checkpoints.
+    let csv = stdout(
+        &lake,
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT count(*) AS n FROM silver",
+        ],
+    );
+    assert_eq!(csv.lines().nth(1), Some(lines.len().to_string().as_str()));
+}

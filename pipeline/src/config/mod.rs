@@ -36,6 +36,16 @@ pub struct Config {
     pub trigger_interval: Duration,
     /// Gold: the model, the rule detectors, dimension tables.
     pub gold: GoldConfig,
+    pub maintenance: Maintenance,
+}
+
+/// Table upkeep while the pipeline runs (`[maintenance]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Maintenance {
+    /// Continuous runs compact silver and gold after this many batches (`None`: never).
+    pub auto_compact_every: Option<u64>,
+    /// `delta.checkpointInterval` of tables the pipeline creates (`None`: deltalake's 100).
+    pub checkpoint_interval: Option<u64>,
 }
 
 /// Where files land and how they are picked.

@@ -271,6 +271,7 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, Vec<ConfigIssue>>
             "id",
             "lake",
             "trigger_interval",
+            "maintenance",
             "source",
             "schema",
             "silver",
@@ -305,6 +306,24 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, Vec<ConfigIssue>>
     let trigger_interval = get(root, "trigger_interval")
         .and_then(|v| w.duration("trigger_interval", v))
         .unwrap_or(Duration::from_secs(1));
+    let mut maintenance = super::Maintenance::default();
+    if let Some(value) = get(root, "maintenance")
+        && let Some(table) = w.table("maintenance", value)
+    {
+        w.unknown_keys(
+            "maintenance",
+            table,
+            &["auto_compact_every", "checkpoint_interval"],
+        );
+        if let Some(v) = get(table, "auto_compact_every") {
+            maintenance.auto_compact_every =
+                w.positive_integer("maintenance.auto_compact_every", v);
+        }
+        if let Some(v) = get(table, "checkpoint_interval") {
+            maintenance.checkpoint_interval =
+                w.positive_integer("maintenance.checkpoint_interval", v);
+        }
+    }
 
     let source = parse_source(&mut w, get(root, "source"), base);
     let schema = parse_schema(&mut w, get(root, "schema"));
@@ -324,6 +343,7 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, Vec<ConfigIssue>>
             batch,
             trigger_interval,
             gold,
+            maintenance,
         }),
         _ => {
             let mut issues = w.issues;

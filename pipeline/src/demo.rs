@@ -343,9 +343,11 @@ pub async fn run(options: &DemoOptions) -> Result<String> {
         "\ndone in {:.1} s. Next, try:\n  \
          isolake-pipeline query --config {c} \"SELECT detector, count(*) FROM alerts GROUP BY 1\"\n  \
          isolake-pipeline query --config {c} --as-of-version 1 \"SELECT count(*) FROM silver\"\n  \
+         isolake-pipeline report --config {c} --output {}\n  \
          isolake-pipeline optimize --config {c}\n  \
          isolake-gen --rate 200 --duration 60s --out {} &  isolake-pipeline run --continuous --config {c}",
         started.elapsed().as_secs_f64(),
+        dir.join("report.html").display(),
         dir.join("landing").display()
     );
     Ok(out)

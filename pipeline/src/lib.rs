@@ -14,6 +14,7 @@
 //! query       SQL over the lake's tables, with time travel
 //! maintenance optimize (compaction, Z-order) and vacuum
 //! metrics     Prometheus text on /metrics while running
+//! report      one self-contained HTML page of charts
 //! ```
 
 pub mod bronze;
@@ -28,6 +29,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod pipeline;
 pub mod query;
+pub mod report;
 pub mod runner;
 pub mod silver;
 pub mod source;

@@ -166,6 +166,42 @@ fn the_demo_runs_the_whole_lakehouse_and_reports_what_it_found() {
         .unwrap_or_else(|| panic!("{report}"));
     assert!(line.trim_end().ends_with("100.0%"), "{line}");
 
+    // The report: one self-contained page with every chart.
+    let html_path = dir.path().join("report.html");
+    let report_run = Command::new(binary("isolake-pipeline"))
+        .args(["report", "--config"])
+        .arg(demo_dir.join("isolake.toml"))
+        .arg("--output")
+        .arg(&html_path)
+        .output()
+        .unwrap();
+    assert!(
+        report_run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report_run.stderr)
+    );
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    for title in [
+        "Anomalies over time",
+        "Anomaly scores",
+        "Alerts per detector",
+        "Expectations",
+        "Batch latency",
+        "Rows per batch",
+        "Model versions",
+    ] {
+        assert!(
+            html.contains(&format!("<h2>{title}</h2>")),
+            "{title} missing"
+        );
+    }
+    assert_eq!(html.matches("<svg").count(), 7, "one chart per section");
+    assert!(html.contains("<rect"), "bars are drawn");
+    assert!(
+        !html.contains("http://") && !html.contains("https://") && !html.contains("<script"),
+        "self-contained: no network, no script"
+    );
+
     // A rerun starts afresh in its own directory and finds the same.
     let again = demo();
     assert!(again.status.success());

@@ -79,6 +79,13 @@ enum Command {
         #[arg(long)]
         key: Option<String>,
     },
+    /// Write a self-contained HTML report (inline SVG charts, no network needed to view it).
+    Report {
+        #[arg(long, default_value = "isolake.toml")]
+        config: PathBuf,
+        #[arg(long, default_value = "report.html")]
+        output: PathBuf,
+    },
     /// Compact small files (one commit per table, same rows), optionally Z-ordered.
     Optimize {
         /// One table by name (default: all).
@@ -209,6 +216,7 @@ async fn main() -> ExitCode {
             },
             Err(e) => fail(&e),
         },
+        Command::Report { config, output } => report(&config, &output).await,
         Command::Optimize {
             table,
             config,
@@ -283,6 +291,24 @@ async fn query(
     match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
+    }
+}
+
+async fn report(config: &std::path::Path, output: &std::path::Path) -> ExitCode {
+    let config = match Config::load(config) {
+        Ok(config) => config,
+        Err(e) => return fail(&e),
+    };
+    let html = match isolake_pipeline::report::render(&config).await {
+        Ok(html) => html,
+        Err(e) => return fail(&e),
+    };
+    match std::fs::write(output, html) {
+        Ok(()) => {
+            println!("report written to {}", output.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&Error::io(output, e)),
     }
 }
 

@@ -477,43 +477,20 @@ impl Pipeline {
             metadata: progress("silver").to_metadata()?,
             evolve_schema: false,
         };
-        let (silver_files, quarantine_files) = match staged {
-            Some((s, q)) => (Some(s), Some(q)),
-            None => (None, None),
-        };
-        match silver_files {
-            Some(files) => {
-                self.tables
-                    .silver
-                    .commit_staged(files, silver_commit)
-                    .await?
-            }
-            None => {
-                self.tables
-                    .silver
-                    .append(&out.silver, silver_commit)
-                    .await?
-            }
-        };
+        let (silver_files, quarantine_files) = staged.unzip();
+        self.tables
+            .silver
+            .append_or_commit(silver_files, &out.silver, silver_commit)
+            .await?;
         let quarantine_commit = Commit {
             app_transaction: Some(self.txn(batch)),
             metadata: progress("quarantine").to_metadata()?,
             evolve_schema: true,
         };
-        match quarantine_files {
-            Some(files) => {
-                self.tables
-                    .quarantine
-                    .commit_staged(files, quarantine_commit)
-                    .await?
-            }
-            None => {
-                self.tables
-                    .quarantine
-                    .append(&out.quarantine, quarantine_commit)
-                    .await?
-            }
-        };
+        self.tables
+            .quarantine
+            .append_or_commit(quarantine_files, &out.quarantine, quarantine_commit)
+            .await?;
         let s = &out.stats;
         Ok(vec![
             FlowEvent {

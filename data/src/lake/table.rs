@@ -349,6 +349,20 @@ impl LakeTable {
         Ok(version)
     }
 
+    /// Commits `staged` files when given (written earlier, e.g. in parallel), else appends
+    /// `df`: one call for both paths of a flow.
+    pub async fn append_or_commit(
+        &mut self,
+        staged: Option<Staged>,
+        df: &DataFrame,
+        commit: Commit,
+    ) -> Result<AppendOutcome> {
+        match staged {
+            Some(files) => self.commit_staged(files, commit).await,
+            None => self.append(df, commit).await,
+        }
+    }
+
     /// Every version still in the log, oldest first, with its commit information.
     pub async fn versions(&self) -> Result<Vec<VersionInfo>> {
         let latest = self.table.get_latest_version().await?;

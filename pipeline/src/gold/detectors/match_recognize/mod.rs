@@ -574,53 +574,51 @@ impl Detector for Engine {
         let n = rows.len();
         let mut columns = Vec::with_capacity(schema.len());
         for (i, (name, dt)) in schema.iter().enumerate() {
-            let cell = |r: &Vec<Value>| r[i].clone();
+            // One typed vector per column, straight from the cells (no clones).
+            fn typed<T>(
+                rows: &[Vec<Value>],
+                i: usize,
+                f: impl Fn(&Value) -> Option<T>,
+            ) -> Vec<Option<T>> {
+                rows.iter().map(|r| f(&r[i])).collect()
+            }
+            let name = name.clone();
             let column = match dt {
                 DataType::Boolean => Column::new(
-                    name.clone(),
-                    rows.iter()
-                        .map(|r| match cell(r) {
-                            Value::Bool(b) => Some(b),
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>(),
+                    name,
+                    typed(&rows, i, |v| match v {
+                        Value::Bool(b) => Some(*b),
+                        _ => None,
+                    }),
                 ),
                 DataType::Int64 => Column::new(
-                    name.clone(),
-                    rows.iter()
-                        .map(|r| match cell(r) {
-                            Value::Int(v) => Some(v),
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>(),
+                    name,
+                    typed(&rows, i, |v| match v {
+                        Value::Int(n) => Some(*n),
+                        _ => None,
+                    }),
                 ),
                 DataType::Float64 => Column::new(
-                    name.clone(),
-                    rows.iter()
-                        .map(|r| match cell(r) {
-                            Value::Float(v) => Some(v),
-                            Value::Int(v) => Some(v as f64),
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>(),
+                    name,
+                    typed(&rows, i, |v| match v {
+                        Value::Float(f) => Some(*f),
+                        Value::Int(n) => Some(*n as f64),
+                        _ => None,
+                    }),
                 ),
                 DataType::String => Column::new(
-                    name.clone(),
-                    rows.iter()
-                        .map(|r| match cell(r) {
-                            Value::Null => None,
-                            v => Some(v.flink_text()),
-                        })
-                        .collect::<Vec<_>>(),
+                    name,
+                    typed(&rows, i, |v| match v {
+                        Value::Null => None,
+                        v => Some(v.flink_text()),
+                    }),
                 ),
                 _ => Column::new(
-                    name.clone(),
-                    rows.iter()
-                        .map(|r| match cell(r) {
-                            Value::Time(t) => Some(t),
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>(),
+                    name,
+                    typed(&rows, i, |v| match v {
+                        Value::Time(t) => Some(*t),
+                        _ => None,
+                    }),
                 )
                 .cast(&utc_micros())?,
             };

@@ -1,6 +1,7 @@
 //! Helpers for isolake's end-to-end tests: the built binaries and the Python interpreter of
 //! the test venv.
 
+pub mod browser;
 pub mod mlflow;
 
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use isolake_tests::binary;
+use isolake_tests::{binary, browser};
 
 #[test]
 fn isolake_gen_writes_the_same_bytes_for_the_same_seed() {
@@ -201,6 +201,33 @@ fn the_demo_runs_the_whole_lakehouse_and_reports_what_it_found() {
         !html.contains("http://") && !html.contains("https://") && !html.contains("<script"),
         "self-contained: no network, no script"
     );
+    // What a person sees: headless Chromium renders the page with every chart drawn.
+    let png_path = dir.path().join("report.png");
+    let shot = browser::screenshot(&html_path, &png_path, 1280, 3000);
+    assert_eq!((shot.width, shot.height), (1280, 3000));
+    let inked = shot.inked();
+    assert!(
+        inked > 0.03,
+        "the rendered report is nearly blank ({:.1}% inked): {}",
+        100.0 * inked,
+        png_path.display()
+    );
+    // The bar charts' fills, as solid areas (not one stray pixel); the lines' dots.
+    for (chart, rgb, at_least) in [
+        ("anomalies over time", 0xc0392b, 5_000),
+        ("score histogram", 0x2c7fb8, 5_000),
+        ("alerts per detector", 0x8e44ad, 5_000),
+        ("expectations", 0xe67e22, 5_000),
+        ("batch latency", 0x16a085, 20),
+        ("model versions", 0xd35400, 20),
+    ] {
+        let n = shot.pixels_of(rgb);
+        assert!(
+            n >= at_least,
+            "{chart}: {n} pixels of #{rgb:06x} in {}",
+            png_path.display()
+        );
+    }
 
     // A rerun starts afresh in its own directory and finds the same.
     let again = demo();

@@ -40,6 +40,9 @@ pub enum Error {
     #[error("invalid argument {name}: {reason}")]
     InvalidArgument { name: &'static str, reason: String },
 
+    #[error("table {location} changed while this commit was prepared: {reason}")]
+    ConcurrentChange { location: String, reason: String },
+
     #[error("I/O error on {path}: {source}")]
     Io {
         path: PathBuf,

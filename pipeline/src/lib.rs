@@ -13,10 +13,12 @@
 //! runner      triggered and continuous modes
 //! query       SQL over the lake's tables, with time travel
 //! maintenance optimize (compaction, Z-order) and vacuum
+//! auto_compact small-file compaction in the background of continuous runs
 //! metrics     Prometheus text on /metrics while running
 //! report      one self-contained HTML page of charts
 //! ```
 
+pub mod auto_compact;
 pub mod bronze;
 pub mod config;
 pub mod demo;

@@ -30,6 +30,8 @@ pub struct Metrics {
     model_version: Option<u64>,
     errors: u64,
     last_error_unix: Option<f64>,
+    /// Auto compactions per table: (committed, failed).
+    compactions: BTreeMap<&'static str, (u64, u64)>,
 }
 
 /// Metrics shared between the runner and the HTTP thread.
@@ -64,6 +66,16 @@ impl Metrics {
     }
 
     /// Notes a failed batch.
+    /// Counts one auto compaction of `table` that committed (`ok`) or gave up.
+    pub fn record_compaction(&mut self, table: &'static str, ok: bool) {
+        let entry = self.compactions.entry(table).or_default();
+        if ok {
+            entry.0 += 1;
+        } else {
+            entry.1 += 1;
+        }
+    }
+
     pub fn record_error(&mut self) {
         self.errors += 1;
         self.last_error_unix = Some(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
@@ -153,6 +165,24 @@ impl Metrics {
              # TYPE isolake_model_version gauge\nisolake_model_version{{pipeline=\"{p}\"}} {}",
             self.model_version.unwrap_or(0)
         );
+        for (name, help, pick) in [
+            (
+                "isolake_compactions_total",
+                "Auto compactions committed, per table.",
+                0,
+            ),
+            (
+                "isolake_compaction_failures_total",
+                "Auto compactions that gave up (retried next round), per table.",
+                1,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (table, counts) in &self.compactions {
+                let n = if pick == 0 { counts.0 } else { counts.1 };
+                let _ = writeln!(out, "{name}{{pipeline=\"{p}\",table=\"{table}\"}} {n}");
+            }
+        }
         let _ = writeln!(
             out,
             "# HELP isolake_last_error_timestamp_seconds When a batch last failed (0: never).\n\

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use notify::event::{ModifyKind, RenameMode};
 use notify::{EventKind, RecursiveMode, Watcher};
 
+use crate::auto_compact::AutoCompactor;
 use crate::error::{Error, Result};
 use crate::event_log::FlowEvent;
 use crate::pipeline::{BatchSummary, Pipeline};
@@ -95,6 +96,8 @@ pub struct Runner {
     pub summary: RunSummary,
     /// Updated after every batch when metrics are served.
     pub metrics: Option<crate::metrics::Shared>,
+    /// Continuous runs with `[maintenance] auto_compact_every`.
+    compactor: Option<AutoCompactor>,
 }
 
 /// The outcome of one look at the landing directory.
@@ -112,6 +115,7 @@ impl Runner {
             shutdown,
             summary: RunSummary::default(),
             metrics: None,
+            compactor: None,
         }
     }
 
@@ -163,6 +167,25 @@ impl Runner {
             .map_err(|e| Error::Watch(format!("{}: {e}", landing.display())))?;
         let interval = self.pipeline.config.trigger_interval;
         let stability = self.pipeline.config.source.stability;
+        self.compactor = AutoCompactor::new(&self.pipeline.config, self.metrics.clone());
+        let outcome = self.watch(landing, &mut rx, interval, stability).await;
+        if let Some(mut compactor) = self.compactor.take() {
+            compactor.finish();
+        }
+        drop(watcher);
+        outcome?;
+        Ok(std::mem::take(&mut self.summary))
+    }
+
+    /// The continuous loop: a batch whenever the watcher reports a change, a full listing
+    /// every `interval`, until shutdown.
+    async fn watch(
+        &mut self,
+        landing: PathBuf,
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<(bool, PathBuf)>,
+        interval: Duration,
+        stability: Duration,
+    ) -> Result<()> {
         let mut last_full = Instant::now();
         let shutdown = self.shutdown.clone();
         self.poll().await?;
@@ -194,7 +217,7 @@ impl Runner {
                 self.poll().await?;
             }
         }
-        Ok(std::mem::take(&mut self.summary))
+        Ok(())
     }
 
     fn note_event(&mut self, landing: &std::path::Path, renamed: bool, path: &std::path::Path) {
@@ -322,6 +345,9 @@ impl Runner {
             );
             processed += summary.files;
             self.summary.batches.push(summary);
+            if let Some(compactor) = &mut self.compactor {
+                compactor.after_batch();
+            }
             rest = tail;
         }
         Ok(Poll { processed, waiting })

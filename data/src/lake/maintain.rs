@@ -5,6 +5,7 @@
 //! transactions are untouched). Z-ordering sorts rows by interleaved bits of the columns'
 //! ranks, so that filters on any of them skip row groups.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use polars::prelude::*;
@@ -52,6 +53,36 @@ impl LakeTable {
         Ok(Compacted {
             files_before,
             files_after: self.file_count()?,
+            rows: rows.height(),
+            version: Some(version),
+        })
+    }
+
+    /// Auto compaction: rewrites only the files smaller than `target_size` bytes into few
+    /// files, in one `dataChange = false` commit that leaves every other file (and any append
+    /// committed meanwhile) alone. Fewer than two small files: nothing to do.
+    pub async fn compact_small(&mut self, target_size: u64) -> Result<Compacted> {
+        self.refresh().await?;
+        let files_before = self.file_count()?;
+        let small = self.live_files(|_, size| size < target_size)?;
+        if small.len() < 2 {
+            return Ok(Compacted {
+                files_before,
+                files_after: files_before,
+                rows: 0,
+                version: None,
+            });
+        }
+        let paths: HashSet<&str> = small.iter().map(|r| r.path.as_str()).collect();
+        let rows = self.scan_where(|path| paths.contains(path))?.collect()?;
+        let staged = self.stage(&rows, false).await?;
+        let files_after = files_before - small.len() + staged.files();
+        let version = self
+            .commit_replacing(small, staged, Commit::default(), Rewrite::Compaction)
+            .await?;
+        Ok(Compacted {
+            files_before,
+            files_after,
             rows: rows.height(),
             version: Some(version),
         })

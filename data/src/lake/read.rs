@@ -18,6 +18,12 @@ impl LakeTable {
     /// Files written before a column was added read that column as null; partition columns
     /// are restored from the log's partition values.
     pub fn scan(&self) -> Result<LazyFrame> {
+        self.scan_where(|_| true)
+    }
+
+    /// Like [`scan`](Self::scan), over only the files whose log path `keep` selects (a
+    /// compaction reads the small files it rewrites).
+    pub(super) fn scan_where(&self, keep: impl Fn(&str) -> bool) -> Result<LazyFrame> {
         let schema = self.schema()?;
         let partition_columns = self.partition_columns()?;
         let table_dir = location::local_dir(self.url())?;
@@ -25,6 +31,9 @@ impl LakeTable {
         // Files grouped by their partition values (one group for an unpartitioned table).
         let mut groups: BTreeMap<Vec<(String, Option<String>)>, Vec<PlRefPath>> = BTreeMap::new();
         for file in self.delta().snapshot()?.log_data().iter() {
+            if !keep(file.path().as_ref()) {
+                continue;
+            }
             let path = table_dir.join(file.path().as_ref());
             let mut values: Vec<(String, Option<String>)> =
                 file.partition_values_map().into_iter().collect();

@@ -302,7 +302,7 @@ impl LakeTable {
             predicate: None,
         };
         let version = self
-            .commit_actions(actions, staged.schema, commit, operation)
+            .commit_actions(actions, staged.schema, commit, operation, None)
             .await?;
         Ok(AppendOutcome::Committed { version })
     }
@@ -315,12 +315,15 @@ impl LakeTable {
 
     /// Commits `actions` — plus the grown `schema`, if any — with `commit`'s app transaction
     /// and metadata as ONE Delta commit on the loaded version; returns the new version.
+    /// `max_retries`: how often deltalake may rebase onto commits that landed meanwhile (its
+    /// default when `None`; `Some(0)` fails instead, for callers that check conflicts themselves).
     pub(super) async fn commit_actions(
         &mut self,
         mut actions: Vec<Action>,
         schema: Option<StructType>,
         commit: Commit,
         operation: DeltaOperation,
+        max_retries: Option<usize>,
     ) -> Result<u64> {
         let snapshot = self.table.snapshot()?;
         if let Some(schema) = schema {
@@ -335,6 +338,9 @@ impl LakeTable {
         if let Some(txn) = commit.app_transaction {
             properties =
                 properties.with_application_transaction(Transaction::new(txn.app_id, txn.version));
+        }
+        if let Some(retries) = max_retries {
+            properties = properties.with_max_retries(retries);
         }
         let finalized = CommitBuilder::from(properties)
             .with_actions(actions)

@@ -147,7 +147,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,buoyant_kernel=off,delta_kernel=off")
+                tracing_subscriber::EnvFilter::new("warn,buoyant_kernel=off,delta_kernel=off,deltalake_core::kernel::transaction=error")
             }),
         )
         .with_writer(std::io::stderr)

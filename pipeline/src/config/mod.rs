@@ -42,8 +42,11 @@ pub struct Config {
 /// Table upkeep while the pipeline runs (`[maintenance]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Maintenance {
-    /// Continuous runs compact silver and gold after this many batches (`None`: never).
+    /// Continuous runs compact the small files of the pipeline's tables after this many
+    /// batches (`None`: never).
     pub auto_compact_every: Option<u64>,
+    /// Files below this size are small: auto compaction rewrites them (`None`: 64 MiB).
+    pub target_file_bytes: Option<u64>,
     /// `delta.checkpointInterval` of tables the pipeline creates (`None`: deltalake's 100).
     pub checkpoint_interval: Option<u64>,
 }

@@ -313,11 +313,18 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, Vec<ConfigIssue>>
         w.unknown_keys(
             "maintenance",
             table,
-            &["auto_compact_every", "checkpoint_interval"],
+            &[
+                "auto_compact_every",
+                "target_file_bytes",
+                "checkpoint_interval",
+            ],
         );
         if let Some(v) = get(table, "auto_compact_every") {
             maintenance.auto_compact_every =
                 w.positive_integer("maintenance.auto_compact_every", v);
+        }
+        if let Some(v) = get(table, "target_file_bytes") {
+            maintenance.target_file_bytes = w.positive_integer("maintenance.target_file_bytes", v);
         }
         if let Some(v) = get(table, "checkpoint_interval") {
             maintenance.checkpoint_interval =

@@ -223,6 +223,8 @@ pub fn line(values: &[f64], color: &str, unit: &str, steps: bool) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)] // a test fails by panicking
+
     use super::*;
 
     #[test]

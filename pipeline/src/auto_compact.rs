@@ -1,0 +1,150 @@
+//! Auto compaction in continuous runs: every `[maintenance] auto_compact_every` committed
+//! batches, the small files micro-batches leave behind are compacted, on a thread of their
+//! own, so ingestion never waits for it.
+//!
+//! A compaction rewrites only files below `target_file_bytes` in one `dataChange = false`
+//! commit: the same rows in fewer files, app transactions and batch progress untouched, so a
+//! query gives the same result before and after. When a batch commits meanwhile, the
+//! compaction is rebased onto it (see `isolake_data::lake::rewrite`); when a manual
+//! `optimize` got to the same files first, it gives up and the next round tries again.
+
+use std::thread::JoinHandle;
+
+use isolake_data::lake::LakeTable;
+
+use crate::config::Config;
+use crate::metrics::Shared;
+
+/// Files below this size are rewritten when `target_file_bytes` is not set.
+pub const DEFAULT_TARGET_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The tables every batch appends to, by name and lake path.
+const TABLES: [(&str, &str); 6] = [
+    ("bronze", "bronze"),
+    ("silver", "silver"),
+    ("quarantine", "quarantine"),
+    ("scored_transactions", "gold/scored_transactions"),
+    ("alerts", "gold/alerts"),
+    ("event_log", "event_log"),
+];
+
+/// Counts committed batches and starts a background compaction every `every` of them.
+pub struct AutoCompactor {
+    every: u64,
+    target_file_bytes: u64,
+    tables: Vec<(&'static str, String)>,
+    since_last: u64,
+    running: Option<JoinHandle<()>>,
+    metrics: Option<Shared>,
+}
+
+impl AutoCompactor {
+    /// `None` unless `[maintenance] auto_compact_every` is set.
+    pub fn new(config: &Config, metrics: Option<Shared>) -> Option<Self> {
+        let every = config.maintenance.auto_compact_every?;
+        Some(Self {
+            every,
+            target_file_bytes: config
+                .maintenance
+                .target_file_bytes
+                .unwrap_or(DEFAULT_TARGET_FILE_BYTES),
+            tables: TABLES
+                .iter()
+                .map(|(name, path)| (*name, config.table_location(path)))
+                .collect(),
+            since_last: 0,
+            running: None,
+            metrics,
+        })
+    }
+
+    /// Called after each committed batch. A compaction that comes due while the previous one
+    /// still runs waits for the next batch (never two at once, never blocking the caller).
+    pub fn after_batch(&mut self) {
+        self.since_last += 1;
+        if self.since_last < self.every || self.running.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        self.reap();
+        let tables = self.tables.clone();
+        let target = self.target_file_bytes;
+        let metrics = self.metrics.clone();
+        match std::thread::Builder::new()
+            .name("isolake-compact".into())
+            .spawn(move || compact_all(&tables, target, metrics.as_ref()))
+        {
+            Ok(handle) => {
+                self.since_last = 0;
+                self.running = Some(handle);
+            }
+            Err(e) => tracing::warn!(error = %e, "auto compaction could not start a thread"),
+        }
+    }
+
+    /// Waits for a running compaction (at the end of a run; it only rewrites small files).
+    pub fn finish(&mut self) {
+        self.reap();
+    }
+
+    fn reap(&mut self) {
+        if let Some(handle) = self.running.take()
+            && handle.join().is_err()
+        {
+            tracing::warn!("auto compaction panicked; the next one starts afresh");
+        }
+    }
+}
+
+/// Compacts each existing table's small files, on a runtime of this thread's own (polars
+/// needs a multi-threaded tokio runtime; one worker is enough).
+fn compact_all(tables: &[(&'static str, String)], target: u64, metrics: Option<&Shared>) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::warn!(error = %e, "auto compaction could not start a runtime");
+            return;
+        }
+    };
+    runtime.block_on(async {
+        for (name, location) in tables {
+            let outcome = async {
+                if !LakeTable::exists(location).await? {
+                    return Ok(None);
+                }
+                let mut table = LakeTable::open(location).await?;
+                table.compact_small(target).await.map(Some)
+            }
+            .await;
+            match outcome {
+                Ok(Some(compacted)) if compacted.version.is_some() => {
+                    tracing::info!(
+                        table = name,
+                        files_before = compacted.files_before,
+                        files_after = compacted.files_after,
+                        rows = compacted.rows,
+                        "auto compaction"
+                    );
+                    if let Some(m) = metrics
+                        && let Ok(mut m) = m.lock()
+                    {
+                        m.record_compaction(name, true);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let e: isolake_data::Error = e;
+                    tracing::warn!(table = name, error = %e, "auto compaction skipped; the next round tries again");
+                    if let Some(m) = metrics
+                        && let Ok(mut m) = m.lock()
+                    {
+                        m.record_compaction(name, false);
+                    }
+                }
+            }
+        }
+    });
+}

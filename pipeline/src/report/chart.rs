@@ -59,13 +59,21 @@ fn y_of(v: f64, top: f64) -> f64 {
     TOP + PLOT_H * (1.0 - (v / top).clamp(0.0, 1.0))
 }
 
-/// The frame: background, gridlines at 0, ½ and the top with their values and unit.
-fn frame(top: f64, unit: &str) -> String {
+/// The frame: background, gridlines at 0, about ½ and the top with their values and unit.
+/// With whole-number `values` (counts, versions) the middle line sits on a whole number too.
+fn frame(top: f64, unit: &str, values: &[f64]) -> String {
+    let whole = values.iter().all(|v| v.fract() == 0.0);
+    let middle = if !whole {
+        Some(top / 2.0)
+    } else if top >= 2.0 {
+        Some((top / 2.0).floor())
+    } else {
+        None
+    };
     let mut svg = format!("<svg viewBox=\"0 0 {W} {H}\" role=\"img\">");
-    for fraction in [0.0, 0.5, 1.0] {
-        let v = top * fraction;
+    for (v, stroke) in [(Some(0.0), "#888"), (middle, "#ddd"), (Some(top), "#ddd")] {
+        let Some(v) = v else { continue };
         let y = y_of(v, top);
-        let stroke = if fraction == 0.0 { "#888" } else { "#ddd" };
         let _ = write!(
             svg,
             "<line x1=\"{LEFT}\" y1=\"{y:.1}\" x2=\"{x2}\" y2=\"{y:.1}\" stroke=\"{stroke}\"/>\
@@ -116,7 +124,7 @@ pub fn bars(
     let top = top(values);
     let step = PLOT_W / values.len().max(1) as f64;
     let layout = label_layout(labels);
-    let mut svg = frame(top, unit);
+    let mut svg = frame(top, unit, values);
     for (i, (label, v)) in labels.iter().zip(values).enumerate() {
         let x = LEFT + i as f64 * step;
         let y = y_of(*v, top);
@@ -182,7 +190,7 @@ pub fn line(values: &[f64], color: &str, unit: &str, steps: bool) -> String {
         }
         points.push((x, y));
     }
-    let mut svg = frame(top, unit);
+    let mut svg = frame(top, unit, values);
     let polyline: Vec<String> = points
         .iter()
         .map(|(x, y)| format!("{x:.1},{y:.1}"))
@@ -262,7 +270,8 @@ mod tests {
         };
         assert!(hours.len().div_ceil(n) as f64 * (6.0 * 6.0 + 8.0) <= PLOT_W);
         let svg = bars(&hours, &[1.0; 48], "#c0392b", "", None);
-        assert_eq!(svg.matches("<text").count(), 3 + hours.len().div_ceil(n));
+        let shown = svg.matches("text-anchor=\"middle\"").count();
+        assert_eq!(shown, hours.len().div_ceil(n));
     }
 
     #[test]
@@ -284,6 +293,17 @@ mod tests {
             .unwrap();
         // start, the step's corner at the old height, the new value.
         assert_eq!(points.split(' ').count(), 3, "{points}");
+    }
+
+    #[test]
+    fn whole_numbers_get_whole_gridlines() {
+        let versions = line(&[0.0, 1.0], "#d35400", "", true);
+        assert!(!versions.contains(">0.50<"), "{versions}");
+        let counts = bars(&["a".into(), "b".into()], &[77.0, 3.0], "#c0392b", "", None);
+        assert!(
+            counts.contains(">38<") && counts.contains(">77<"),
+            "{counts}"
+        );
     }
 
     #[test]

@@ -9,15 +9,7 @@ use std::time::{Duration, Instant};
 
 use isolake_data::polars::prelude::*;
 use isolake_tests::mlflow::free_port;
-use support::{Lake, generate};
-
-/// The value of the sample line starting with `series`, if present.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(series))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
+use support::{Lake, block_on, generate, metric};
 
 /// Scrapes `/metrics` until `series` reaches `at_least`.
 fn wait_for(url: &str, series: &str, at_least: f64) {
@@ -30,7 +22,7 @@ fn wait_for(url: &str, series: &str, at_least: f64) {
             .ok()
             .and_then(|r| r.text().ok())
             .unwrap_or_default();
-        if sample(&text, series).is_some_and(|v| v >= at_least) {
+        if metric(&text, series).is_some_and(|v| v >= at_least) {
             return;
         }
         assert!(
@@ -61,39 +53,31 @@ fn compaction_versions(table: &Path) -> Vec<u64> {
 /// A table version's rows, sorted on every column so that file order does not matter.
 fn rows_at(table: &Path, version: u64) -> DataFrame {
     let location = table.to_string_lossy().into_owned();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async move {
-            let df = isolake_data::lake::scan_table(&location, Some(version))
-                .await
-                .unwrap()
-                .collect()
-                .unwrap();
-            let columns: Vec<PlSmallStr> = df
-                .schema()
-                .iter()
-                .filter(|(_, dtype)| !matches!(dtype, DataType::List(_) | DataType::Struct(_)))
-                .map(|(name, _)| name.clone())
-                .collect();
-            df.sort(columns, Default::default()).unwrap()
-        })
+    let df = block_on(async move {
+        isolake_data::lake::scan_table(&location, Some(version))
+            .await
+            .unwrap()
+            .collect()
+            .unwrap()
+    });
+    let columns: Vec<PlSmallStr> = df
+        .schema()
+        .iter()
+        .filter(|(_, dtype)| !matches!(dtype, DataType::List(_) | DataType::Struct(_)))
+        .map(|(name, _)| name.clone())
+        .collect();
+    df.sort(columns, Default::default()).unwrap()
 }
 
 fn live_files(table: &Path) -> usize {
     let location = table.to_string_lossy().into_owned();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async move {
-            isolake_data::lake::LakeTable::open(&location)
-                .await
-                .unwrap()
-                .file_count()
-                .unwrap()
-        })
+    block_on(async move {
+        isolake_data::lake::LakeTable::open(&location)
+            .await
+            .unwrap()
+            .file_count()
+            .unwrap()
+    })
 }
 
 #[test]

@@ -6,15 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use isolake_tests::mlflow::free_port;
-use support::{Lake, generate};
-
-/// The value of the sample line starting with `series` (name and labels), if present.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(series))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
+use support::{Lake, generate, metric};
 
 #[test]
 fn metrics_are_served_and_follow_the_batches() {
@@ -38,7 +30,7 @@ fn metrics_are_served_and_follow_the_batches() {
             .ok()
             .and_then(|r| r.text().ok())
             .unwrap_or_default();
-        if sample(
+        if metric(
             &text,
             "isolake_rows_total{pipeline=\"fraud\",layer=\"bronze\"}",
         ) == Some(3000.0)
@@ -51,20 +43,20 @@ fn metrics_are_served_and_follow_the_batches() {
         );
         std::thread::sleep(Duration::from_millis(200));
     };
-    let silver = sample(
+    let silver = metric(
         &text,
         "isolake_rows_total{pipeline=\"fraud\",layer=\"silver\"}",
     )
     .unwrap();
     assert_eq!(silver, lake.read("silver").height() as f64);
     assert_eq!(
-        sample(&text, "isolake_files_total{pipeline=\"fraud\"}"),
+        metric(&text, "isolake_files_total{pipeline=\"fraud\"}"),
         Some(3.0)
     );
-    let batches = sample(&text, "isolake_batches_total{pipeline=\"fraud\"}").unwrap();
+    let batches = metric(&text, "isolake_batches_total{pipeline=\"fraud\"}").unwrap();
     assert!(batches >= 1.0);
     assert_eq!(
-        sample(
+        metric(
             &text,
             "isolake_batch_duration_seconds_count{pipeline=\"fraud\"}"
         ),
@@ -81,7 +73,7 @@ fn metrics_are_served_and_follow_the_batches() {
     }
     // Alerts counted per detector match the alerts table (no line while there are none).
     let alerts = lake.read("gold/alerts").height() as f64;
-    let counted = sample(
+    let counted = metric(
         &text,
         "isolake_alerts_total{pipeline=\"fraud\",detector=\"stl\"}",
     );

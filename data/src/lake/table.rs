@@ -351,7 +351,10 @@ impl LakeTable {
             )
             .await?;
         let version = finalized.version() as u64;
-        self.refresh().await?;
+        // The commit already brought its read snapshot up to the new version; reloading the
+        // table would replay the whole file list a second time (its cost grows with the
+        // number of live files).
+        self.table.state = Some(finalized.snapshot());
         Ok(version)
     }
 

@@ -43,7 +43,7 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Maintenance {
     /// Continuous runs compact the small files of the pipeline's tables after this many
-    /// batches (`None`: never).
+    /// batches (`None`: [`crate::auto_compact::DEFAULT_EVERY`]; `Some(0)`: never).
     pub auto_compact_every: Option<u64>,
     /// Files below this size are small: auto compaction rewrites them (`None`: 64 MiB).
     pub target_file_bytes: Option<u64>,

@@ -320,8 +320,13 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, Vec<ConfigIssue>>
             ],
         );
         if let Some(v) = get(table, "auto_compact_every") {
-            maintenance.auto_compact_every =
-                w.positive_integer("maintenance.auto_compact_every", v);
+            // 0 turns auto compaction off.
+            let zero = v.get_ref().as_integer().is_some_and(|i| i.as_str() == "0");
+            maintenance.auto_compact_every = if zero {
+                Some(0)
+            } else {
+                w.positive_integer("maintenance.auto_compact_every", v)
+            };
         }
         if let Some(v) = get(table, "target_file_bytes") {
             maintenance.target_file_bytes = w.positive_integer("maintenance.target_file_bytes", v);
@@ -690,6 +695,28 @@ mod tests {
         assert_eq!(config.schema, SchemaConfig::default());
         assert_eq!(config.expectations, canonical_expectations());
         assert_eq!(config.source.patterns.len(), 6);
+    }
+
+    #[test]
+    fn auto_compaction_is_on_by_default_and_zero_turns_it_off() {
+        let base = "id = \"fraud\"\nlake = \"./lake\"\n[source]\nlanding = \"./l\"\n";
+        let maintenance = |extra: &str| parse(&format!("{base}{extra}"), Path::new("/p"));
+        let default = maintenance("").expect("valid").maintenance;
+        assert_eq!(default.auto_compact_every, None);
+        let off = maintenance("[maintenance]\nauto_compact_every = 0\n").expect("valid");
+        assert_eq!(off.maintenance.auto_compact_every, Some(0));
+        let set = maintenance("[maintenance]\nauto_compact_every = 5\ntarget_file_bytes = 1_000\n")
+            .expect("valid")
+            .maintenance;
+        assert_eq!(
+            (set.auto_compact_every, set.target_file_bytes),
+            (Some(5), Some(1000))
+        );
+        let issues = maintenance("[maintenance]\nauto_compact_every = -1\n").expect_err("invalid");
+        assert_eq!(
+            issues[0].key, "maintenance.auto_compact_every",
+            "{issues:?}"
+        );
     }
 
     #[test]

@@ -77,17 +77,30 @@ impl Lake {
 
 pub fn read_table(path: &Path) -> DataFrame {
     let location = path.to_string_lossy().into_owned();
+    block_on(async move {
+        isolake_data::lake::scan_table(&location, None)
+            .await
+            .unwrap()
+            .collect()
+            .unwrap()
+    })
+}
+
+/// Runs a data-layer future from a plain test (polars needs a multi-threaded runtime).
+pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap()
-        .block_on(async move {
-            isolake_data::lake::scan_table(&location, None)
-                .await
-                .unwrap()
-                .collect()
-                .unwrap()
-        })
+        .block_on(future)
+}
+
+/// The value of the Prometheus sample line starting with `series` (name and labels).
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
 
 /// Generates `rows` canonical transactions in `files` files into `out`.

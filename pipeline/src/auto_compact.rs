@@ -10,7 +10,7 @@
 
 use std::thread::JoinHandle;
 
-use isolake_data::lake::LakeTable;
+use isolake_data::lake::{Compacted, LakeTable};
 
 use crate::config::Config;
 use crate::metrics::Shared;
@@ -124,7 +124,7 @@ fn compact_all(tables: &[(&'static str, String)], target: u64, metrics: Option<&
     };
     runtime.block_on(async {
         for (name, location) in tables {
-            let outcome = async {
+            let outcome: isolake_data::Result<Option<Compacted>> = async {
                 if !LakeTable::exists(location).await? {
                     return Ok(None);
                 }
@@ -149,7 +149,6 @@ fn compact_all(tables: &[(&'static str, String)], target: u64, metrics: Option<&
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    let e: isolake_data::Error = e;
                     tracing::warn!(table = name, error = %e, "auto compaction skipped; the next round tries again");
                     if let Some(m) = metrics
                         && let Ok(mut m) = m.lock()

@@ -180,6 +180,8 @@ impl Pipeline {
         targets.push(&mut self.tables.quarantine);
         targets.push(&mut self.tables.silver);
         for table in targets {
+            // Emptying needs no read: whatever the latest version holds goes.
+            table.refresh().await?;
             let empty = DataFrame::empty_with_schema(&table.schema()?);
             table
                 .replace(&empty, commit("full_refresh")?, Rewrite::Overwrite)

@@ -38,11 +38,14 @@ pub enum Rewrite {
 }
 
 impl LakeTable {
-    /// Replaces every row of the table with `df` in ONE commit, carrying `commit`'s app
-    /// transaction and metadata. The app version may go down (a full refresh resets it to 0).
-    /// Returns the new table version.
+    /// Replaces every row of the loaded version with `df` in ONE commit, carrying `commit`'s
+    /// app transaction and metadata. The app version may go down (a full refresh resets it
+    /// to 0). Returns the new table version.
+    ///
+    /// The loaded version is the one the caller read `df` from: it is not reloaded here, so a
+    /// commit that landed since is never replaced unseen (a compaction keeps it, an overwrite
+    /// fails with [`Error::ConcurrentChange`]).
     pub async fn replace(&mut self, df: &DataFrame, commit: Commit, kind: Rewrite) -> Result<u64> {
-        self.refresh().await?;
         let replaced = self.live_files(|_, _| true)?;
         let staged = self.stage(df, commit.evolve_schema).await?;
         self.commit_replacing(replaced, staged, commit, kind).await
@@ -234,6 +237,40 @@ mod tests {
             .unwrap();
         assert_eq!(ids(&location).await, (0..60).collect::<Vec<_>>());
         assert_eq!(pipeline.app_version("p").await.unwrap(), Some(4));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_replace_keeps_rows_appended_after_the_caller_read_the_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let (location, mut compactor) = table_of_small_files(dir.path(), 3).await;
+        compactor.refresh().await.unwrap();
+        let read = compactor.scan().unwrap().collect().unwrap();
+
+        // The pipeline appends after the rows were read, before they are written back.
+        let mut pipeline = LakeTable::open(&location).await.unwrap();
+        pipeline
+            .append(&rows(30, 10), Commit::default())
+            .await
+            .unwrap();
+
+        compactor
+            .replace(&read, Commit::default(), Rewrite::Compaction)
+            .await
+            .unwrap();
+        assert_eq!(ids(&location).await, (0..40).collect::<Vec<_>>());
+
+        // An overwrite from a stale read fails instead of dropping the new rows.
+        let stale = compactor.scan().unwrap().collect().unwrap();
+        pipeline
+            .append(&rows(40, 10), Commit::default())
+            .await
+            .unwrap();
+        let error = compactor
+            .replace(&stale, Commit::default(), Rewrite::Overwrite)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::ConcurrentChange { .. }), "{error}");
+        assert_eq!(ids(&location).await, (0..50).collect::<Vec<_>>());
     }
 
     #[tokio::test(flavor = "multi_thread")]

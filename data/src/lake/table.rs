@@ -248,15 +248,24 @@ impl LakeTable {
     /// Columns are matched by name and cast to the table's types; columns the table has but the
     /// frame lacks are written as nulls. An empty frame still commits (recording progress).
     pub async fn append(&mut self, df: &DataFrame, commit: Commit) -> Result<AppendOutcome> {
-        self.refresh().await?;
-        if let Some(txn) = &commit.app_transaction
-            && let Some(app_version) = self.app_version(&txn.app_id).await?
-            && app_version >= txn.version
-        {
+        if let Some(app_version) = self.already_committed(&commit).await? {
             return Ok(AppendOutcome::AlreadyCommitted { app_version });
         }
         let staged = self.stage(df, commit.evolve_schema).await?;
-        self.commit_staged(staged, commit).await
+        self.commit_adds(staged, commit).await
+    }
+
+    /// Loads the latest version and returns the table's app version when it already holds
+    /// `commit`'s app transaction (or a newer one of the same app).
+    async fn already_committed(&mut self, commit: &Commit) -> Result<Option<i64>> {
+        self.refresh().await?;
+        let Some(txn) = &commit.app_transaction else {
+            return Ok(None);
+        };
+        Ok(self
+            .app_version(&txn.app_id)
+            .await?
+            .filter(|app_version| *app_version >= txn.version))
     }
 
     /// Writes `df`'s data files without committing them (see [`commit_staged`]): files of
@@ -288,13 +297,14 @@ impl LakeTable {
     /// Commits staged files in ONE commit with `commit`'s app transaction and metadata, unless
     /// the table already holds that app version (then nothing is committed).
     pub async fn commit_staged(&mut self, staged: Staged, commit: Commit) -> Result<AppendOutcome> {
-        self.refresh().await?;
-        if let Some(txn) = &commit.app_transaction
-            && let Some(app_version) = self.app_version(&txn.app_id).await?
-            && app_version >= txn.version
-        {
+        if let Some(app_version) = self.already_committed(&commit).await? {
             return Ok(AppendOutcome::AlreadyCommitted { app_version });
         }
+        self.commit_adds(staged, commit).await
+    }
+
+    /// The append commit itself, after the already-committed check.
+    async fn commit_adds(&mut self, staged: Staged, commit: Commit) -> Result<AppendOutcome> {
         let actions = staged.adds.into_iter().map(Action::Add).collect();
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,

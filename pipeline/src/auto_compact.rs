@@ -25,21 +25,11 @@ pub const DEFAULT_EVERY: u64 = 50;
 /// Files below this size are rewritten when `target_file_bytes` is not set.
 pub const DEFAULT_TARGET_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
-/// The tables every batch appends to, by name and lake path.
-const TABLES: [(&str, &str); 6] = [
-    ("bronze", "bronze"),
-    ("silver", "silver"),
-    ("quarantine", "quarantine"),
-    ("scored_transactions", "gold/scored_transactions"),
-    ("alerts", "gold/alerts"),
-    ("event_log", "event_log"),
-];
-
 /// Counts committed batches and starts a background compaction every `every` of them.
 pub struct AutoCompactor {
     every: u64,
     target_file_bytes: u64,
-    tables: Vec<(&'static str, String)>,
+    config: Config,
     since_last: u64,
     running: Option<JoinHandle<()>>,
     metrics: Option<Shared>,
@@ -61,10 +51,7 @@ impl AutoCompactor {
                 .maintenance
                 .target_file_bytes
                 .unwrap_or(DEFAULT_TARGET_FILE_BYTES),
-            tables: TABLES
-                .iter()
-                .map(|(name, path)| (*name, config.table_location(path)))
-                .collect(),
+            config: config.clone(),
             since_last: 0,
             running: None,
             metrics,
@@ -79,12 +66,12 @@ impl AutoCompactor {
             return;
         }
         self.reap();
-        let tables = self.tables.clone();
+        let config = self.config.clone();
         let target = self.target_file_bytes;
         let metrics = self.metrics.clone();
         match std::thread::Builder::new()
             .name("isolake-compact".into())
-            .spawn(move || compact_all(&tables, target, metrics.as_ref()))
+            .spawn(move || compact_all(&config, target, metrics.as_ref()))
         {
             Ok(handle) => {
                 self.since_last = 0;
@@ -108,9 +95,17 @@ impl AutoCompactor {
     }
 }
 
-/// Compacts each existing table's small files, on a runtime of this thread's own (polars
-/// needs a multi-threaded tokio runtime; one worker is enough).
-fn compact_all(tables: &[(&'static str, String)], target: u64, metrics: Option<&Shared>) {
+/// Compacts the small files of every table batches append to (detector tables too, listed
+/// afresh each round), on a runtime of this thread's own (polars needs a multi-threaded tokio
+/// runtime; one worker is enough).
+fn compact_all(config: &Config, target: u64, metrics: Option<&Shared>) {
+    let tables = match crate::tables::appended(config) {
+        Ok(tables) => tables,
+        Err(e) => {
+            tracing::warn!(error = %e, "auto compaction could not list the tables");
+            return;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -123,7 +118,7 @@ fn compact_all(tables: &[(&'static str, String)], target: u64, metrics: Option<&
         }
     };
     runtime.block_on(async {
-        for (name, location) in tables {
+        for (name, location) in &tables {
             let outcome: isolake_data::Result<Option<Compacted>> = async {
                 if !LakeTable::exists(location).await? {
                     return Ok(None);

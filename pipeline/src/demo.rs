@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::pipeline::{OpenOptions, Pipeline};
 use crate::runner::{Runner, Shutdown};
+use crate::tables;
 
 /// Settings of a demo run.
 #[derive(Debug, Clone)]
@@ -105,7 +106,7 @@ fn train(config: &Config, seed: u64) -> Result<String> {
         Registry::open(&lake.join("_registry").to_string_lossy()).map_err(|e| step("train", e))?;
     let train = isolake_train::TrainConfig {
         input: Input::Delta {
-            location: config.table_location("silver"),
+            location: config.table_location(tables::SILVER),
             version: None,
         },
         since: None,
@@ -191,19 +192,24 @@ pub async fn run(options: &DemoOptions) -> Result<String> {
         "4. rebuilt silver and gold from bronze with the model (run --full-refresh)\n"
     );
 
-    let bronze = read(&config, "bronze").await?;
-    let silver = read(&config, "silver").await?;
-    let quarantine = read(&config, "quarantine").await?;
-    let scored = read(&config, "gold/scored_transactions").await?;
-    let alerts = read(&config, "gold/alerts").await?;
+    let silver = read(&config, tables::SILVER).await?;
+    let quarantine = read(&config, tables::QUARANTINE).await?;
+    let alerts = read(&config, tables::ALERTS).await?;
     let _ = writeln!(out, "rows per layer");
     for (name, n) in [
-        ("bronze", bronze.height()),
-        ("silver", silver.height()),
-        ("quarantine", quarantine.height()),
-        ("gold/scored_transactions", scored.height()),
-        ("gold/alerts", alerts.height()),
+        (
+            tables::BRONZE,
+            tables::row_count(&config, tables::BRONZE).await?,
+        ),
+        (tables::SILVER, Some(silver.height())),
+        (tables::QUARANTINE, Some(quarantine.height())),
+        (
+            tables::SCORED,
+            tables::row_count(&config, tables::SCORED).await?,
+        ),
+        (tables::ALERTS, Some(alerts.height())),
     ] {
+        let n = n.unwrap_or(0);
         let _ = writeln!(out, "  {name:<26} {n:>8}");
     }
 

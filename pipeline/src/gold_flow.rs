@@ -22,7 +22,7 @@ impl Pipeline {
         silver_rows: &DataFrame,
         drain: bool,
     ) -> Result<Vec<FlowEvent>> {
-        let txn = self.txn_for(batch);
+        let txn = self.txn(batch);
         let (Some(gold), Some(tables)) = (self.gold.as_mut(), self.tables.gold.as_mut()) else {
             return Ok(Vec::new());
         };
@@ -55,15 +55,14 @@ impl Pipeline {
             evolve_schema: false,
         };
         tables.scored.commit_staged(staged, scored_commit).await?;
-        let out = crate::gold::GoldBatch::new(scored, detected, started);
         let (snapshot, buffer) = gold.snapshot(&txn.app_id, batch)?;
         let state_dir = state::dir(&self.lake_dir, &txn.app_id);
         let state_name = state::save(&state_dir, snapshot, buffer)?;
         self.lookup.refresh(&self.config).await?;
-        let alert_rows = self
-            .lookup
-            .enrich(alerts::frame(&txn.app_id, batch, &out.alerts)?)?;
-        for (name, rows) in &out.outputs {
+        let alert_rows =
+            self.lookup
+                .enrich(alerts::frame(&txn.app_id, batch, &detected.alerts)?)?;
+        for (name, rows) in &detected.outputs {
             if let Some((_, table)) = tables.detectors.iter_mut().find(|(n, _)| n == name) {
                 let commit = Commit {
                     app_transaction: Some(txn.clone()),
@@ -81,23 +80,24 @@ impl Pipeline {
         tables.alerts.append(&alert_rows, alerts_commit).await?;
         state::prune(&state_dir, batch);
         let mut by_detector: std::collections::BTreeMap<String, u64> = Default::default();
-        for a in &out.alerts {
+        for a in &detected.alerts {
             *by_detector.entry(a.detector.clone()).or_default() += 1;
         }
         self.gold_stats = crate::pipeline::GoldStats {
-            rows: out.scored.height(),
+            rows: scored.frame.height(),
             alerts_by_detector: by_detector.into_iter().collect(),
-            model_version: out.model_version,
+            model_version: scored.model_version,
         };
-        let mut events = out.events;
+        let mut events = scored.events;
+        events.extend(detected.events);
         events.push(FlowEvent {
             batch_id: Some(batch),
             flow: "gold".into(),
             rows_in: silver_rows.height() as u64,
-            rows_out: out.scored.height() as u64,
-            late: out.late as u64,
-            alerts: out.alerts.len() as u64,
-            model_version: out.model_version,
+            rows_out: scored.frame.height() as u64,
+            late: detected.late as u64,
+            alerts: detected.alerts.len() as u64,
+            model_version: scored.model_version,
             duration_ms: started.elapsed().as_millis() as u64,
             status: if drain { "drained" } else { "ok" }.into(),
             ..Default::default()

@@ -6,14 +6,13 @@ use isolake_data::lake::{Compacted, LakeTable};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::query;
 
 /// The safe default retention: a reader or a time-travel query older than this may fail.
 pub const SAFE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The existing tables to maintain: `only` by name, or all.
 async fn targets(config: &Config, only: Option<&str>) -> Result<Vec<(String, LakeTable)>> {
-    let tables = query::tables(config)?;
+    let tables = crate::tables::by_name(config)?;
     if let Some(name) = only
         && !tables.contains_key(name)
     {

@@ -31,7 +31,7 @@ pub struct Metrics {
     errors: u64,
     last_error_unix: Option<f64>,
     /// Auto compactions per table: (committed, failed).
-    compactions: BTreeMap<&'static str, (u64, u64)>,
+    compactions: BTreeMap<String, (u64, u64)>,
 }
 
 /// Metrics shared between the runner and the HTTP thread.
@@ -67,8 +67,8 @@ impl Metrics {
 
     /// Notes a failed batch.
     /// Counts one auto compaction of `table` that committed (`ok`) or gave up.
-    pub fn record_compaction(&mut self, table: &'static str, ok: bool) {
-        let entry = self.compactions.entry(table).or_default();
+    pub fn record_compaction(&mut self, table: &str, ok: bool) {
+        let entry = self.compactions.entry(table.to_string()).or_default();
         if ok {
             entry.0 += 1;
         } else {

@@ -551,12 +551,8 @@ impl Pipeline {
         }
     }
 
+    /// The app transaction of `batch`.
     pub(crate) fn txn(&self, batch: u64) -> AppTransaction {
-        self.txn_for(batch)
-    }
-
-    /// The app transaction of `batch` (borrowing only the config).
-    pub(crate) fn txn_for(&self, batch: u64) -> AppTransaction {
         AppTransaction {
             app_id: self.config.id.clone(),
             version: batch as i64,

@@ -2,11 +2,10 @@
 //! read through the data layer (so projections and filters reach the parquet reader), at the
 //! latest version or as of a version or a time.
 
-use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use isolake_data::lake::{LakeTable, location};
+use isolake_data::lake::LakeTable;
 use polars::prelude::*;
 use polars::sql::SQLContext;
 use sqlparser::dialect::GenericDialect;
@@ -20,37 +19,6 @@ use crate::error::{Error, Result};
 pub struct AsOf {
     pub version: Option<u64>,
     pub timestamp: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-/// Every table a query can name: the pipeline's tables, detector tables and dimensions.
-pub fn tables(config: &Config) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    for (name, path) in [
-        ("bronze", "bronze"),
-        ("silver", "silver"),
-        ("quarantine", "quarantine"),
-        ("event_log", "event_log"),
-        ("scored_transactions", "gold/scored_transactions"),
-        ("alerts", "gold/alerts"),
-    ] {
-        out.insert(name.to_string(), config.table_location(path));
-    }
-    let lake = location::local_dir(&location::parse(&config.lake)?)?;
-    for dir in ["gold", "dimensions"] {
-        let Ok(entries) = std::fs::read_dir(lake.join(dir)) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.path().join("_delta_log").is_dir() && !out.contains_key(&name) {
-                out.insert(
-                    name.clone(),
-                    config.table_location(&format!("{dir}/{name}")),
-                );
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// The table names a SQL text reads (lower case).
@@ -75,7 +43,7 @@ fn referenced(sql: &str) -> Result<Vec<String>> {
 
 /// Runs `sql` and returns its result.
 pub async fn run(config: &Config, sql: &str, as_of: AsOf) -> Result<DataFrame> {
-    let available = tables(config)?;
+    let available = crate::tables::by_name(config)?;
     let mut ctx = SQLContext::new();
     for name in referenced(sql)? {
         let Some(location) = available.get(&name) else {

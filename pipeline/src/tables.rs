@@ -1,9 +1,9 @@
 //! The pipeline's Delta tables under the lake root, created on first use.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use isolake_data::lake::{CreateOptions, LakeTable};
-use polars::prelude::Schema;
+use isolake_data::lake::{CreateOptions, LakeTable, location, scan_table};
+use polars::prelude::*;
 
 use crate::config::Config;
 use crate::error::Result;
@@ -15,6 +15,68 @@ pub const QUARANTINE: &str = "quarantine";
 pub const EVENT_LOG: &str = "event_log";
 pub const SCORED: &str = "gold/scored_transactions";
 pub const ALERTS: &str = "gold/alerts";
+
+/// The fixed tables by the name queries use, with their path under the lake root.
+pub const NAMED: [(&str, &str); 6] = [
+    ("bronze", BRONZE),
+    ("silver", SILVER),
+    ("quarantine", QUARANTINE),
+    ("event_log", EVENT_LOG),
+    ("scored_transactions", SCORED),
+    ("alerts", ALERTS),
+];
+
+/// Every table a query can name → its location: the fixed tables, then the Delta tables under
+/// `gold/` (detector tables) and `dimensions/`.
+pub fn by_name(config: &Config) -> Result<BTreeMap<String, String>> {
+    lake_tables(config, &["gold", "dimensions"])
+}
+
+/// The tables micro-batches append to (what auto compaction keeps small): the fixed tables
+/// and the detector tables, not dimensions.
+pub fn appended(config: &Config) -> Result<BTreeMap<String, String>> {
+    lake_tables(config, &["gold"])
+}
+
+/// The row count of the table at `path` under the lake (from the scan, no column read), or
+/// `None` when it does not exist.
+pub async fn row_count(config: &Config, path: &str) -> Result<Option<usize>> {
+    let location = config.table_location(path);
+    if !LakeTable::exists(&location).await? {
+        return Ok(None);
+    }
+    let counted = scan_table(&location, None)
+        .await?
+        .select([len()])
+        .collect()?;
+    Ok(counted
+        .columns()
+        .first()
+        .and_then(|c| c.cast(&DataType::UInt64).ok())
+        .and_then(|c| c.u64().ok().and_then(|c| c.get(0)))
+        .map(|n| n as usize))
+}
+
+fn lake_tables(config: &Config, dirs: &[&str]) -> Result<BTreeMap<String, String>> {
+    let mut out: BTreeMap<String, String> = NAMED
+        .iter()
+        .map(|(name, path)| (name.to_string(), config.table_location(path)))
+        .collect();
+    let lake = location::local_dir(&location::parse(&config.lake)?)?;
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(lake.join(dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().join("_delta_log").is_dir() && !out.contains_key(&name) {
+                let location = config.table_location(&format!("{dir}/{name}"));
+                out.insert(name, location);
+            }
+        }
+    }
+    Ok(out)
+}
 
 #[derive(Debug)]
 pub struct Tables {

@@ -17,8 +17,6 @@ pub mod model;
 pub mod state;
 pub mod watermark;
 
-use std::time::Instant;
-
 use polars::prelude::*;
 
 use crate::bronze::utc_micros;
@@ -51,35 +49,6 @@ pub struct Detected {
     pub events: Vec<FlowEvent>,
 }
 
-impl GoldBatch {
-    pub fn new(scored: Scored, detected: Detected, started: Instant) -> Self {
-        let mut events = scored.events;
-        events.extend(detected.events);
-        GoldBatch {
-            scored: scored.frame,
-            alerts: detected.alerts,
-            outputs: detected.outputs,
-            late: detected.late,
-            model_version: scored.model_version,
-            events,
-            duration_ms: started.elapsed().as_millis() as u64,
-        }
-    }
-}
-
-/// What gold made of one batch.
-pub struct GoldBatch {
-    pub scored: DataFrame,
-    pub alerts: Vec<Alert>,
-    /// Rows for detectors' own tables (`gold/<name>`).
-    pub outputs: Vec<(String, DataFrame)>,
-    pub late: usize,
-    pub model_version: Option<u64>,
-    /// Model events (loaded, switched, unreachable) for the event log.
-    pub events: Vec<FlowEvent>,
-    pub duration_ms: u64,
-}
-
 pub struct Gold {
     ctx: Context,
     model: Option<ModelSlot>,
@@ -102,15 +71,6 @@ impl Gold {
             detectors: detectors::build(&config.gold.detectors)?,
             buffer: EventBuffer::new(config.gold.allowed_lateness),
         })
-    }
-
-    /// Scores `silver` (one batch, arrival order), runs the detectors and returns the rows and
-    /// alerts to commit. `drain` releases every row still waiting for the watermark.
-    pub fn process(&mut self, silver: &DataFrame, batch: u64, drain: bool) -> Result<GoldBatch> {
-        let started = Instant::now();
-        let scored = self.score_batch(silver, batch)?;
-        let detected = self.detect(silver, &scored.frame, batch, drain)?;
-        Ok(GoldBatch::new(scored, detected, started))
     }
 
     /// The model part of a batch: resolves the model when due and scores every row.

@@ -14,6 +14,7 @@ use polars::prelude::*;
 
 use crate::config::Config;
 use crate::error::Result;
+use crate::tables;
 
 /// The table's `columns` (all when empty), or `None` when the pipeline has not made it yet.
 async fn table(config: &Config, name: &str, columns: &[&str]) -> Result<Option<DataFrame>> {
@@ -26,24 +27,6 @@ async fn table(config: &Config, name: &str, columns: &[&str]) -> Result<Option<D
         scan = scan.select(columns.iter().map(|c| col(*c)).collect::<Vec<_>>());
     }
     Ok(Some(scan.collect()?))
-}
-
-/// The table's row count (from the scan, no column read), or `None` when it does not exist.
-async fn count(config: &Config, name: &str) -> Result<Option<usize>> {
-    let location = config.table_location(name);
-    if !LakeTable::exists(&location).await? {
-        return Ok(None);
-    }
-    let counted = scan_table(&location, None)
-        .await?
-        .select([len()])
-        .collect()?;
-    Ok(counted
-        .columns()
-        .first()
-        .and_then(|c| c.cast(&DataType::UInt64).ok())
-        .and_then(|c| c.u64().ok().and_then(|c| c.get(0)))
-        .map(|n| n as usize))
 }
 
 /// One headline figure at the top of the page.
@@ -75,11 +58,11 @@ fn texts(df: &DataFrame, column: &str) -> Vec<Option<String>> {
 pub async fn render(config: &Config) -> Result<String> {
     let mut figures: Vec<Figure> = Vec::new();
     for (label, name) in [
-        ("bronze rows", "bronze"),
-        ("silver rows", "silver"),
-        ("quarantined", "quarantine"),
+        ("bronze rows", tables::BRONZE),
+        ("silver rows", tables::SILVER),
+        ("quarantined", tables::QUARANTINE),
     ] {
-        if let Some(n) = count(config, name).await? {
+        if let Some(n) = tables::row_count(config, name).await? {
             figures.push(Figure {
                 label,
                 value: number(n as f64),
@@ -91,7 +74,7 @@ pub async fn render(config: &Config) -> Result<String> {
     let event_time = config.schema.event_time.as_str();
     let scored = table(
         config,
-        "gold/scored_transactions",
+        tables::SCORED,
         &[event_time, "is_anomaly", "anomaly_score"],
     )
     .await?;
@@ -177,7 +160,7 @@ pub async fn render(config: &Config) -> Result<String> {
             ),
         ));
     }
-    if let Some(alerts) = table(config, "gold/alerts", &["detector"]).await? {
+    if let Some(alerts) = table(config, tables::ALERTS, &["detector"]).await? {
         let mut per: BTreeMap<String, f64> = BTreeMap::new();
         for d in texts(&alerts, "detector").into_iter().flatten() {
             *per.entry(d).or_default() += 1.0;
@@ -199,7 +182,7 @@ pub async fn render(config: &Config) -> Result<String> {
             ),
         ));
     }
-    if let Some(events) = table(config, "event_log", &[]).await? {
+    if let Some(events) = table(config, tables::EVENT_LOG, &[]).await? {
         expectation_section(&events, &mut sections);
         batch_sections(&events, &mut figures, &mut sections)?;
     }

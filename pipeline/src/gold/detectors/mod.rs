@@ -135,7 +135,8 @@ pub fn as_strings(rows: &DataFrame, column: &str) -> Result<StringChunked> {
     Ok(rows.column(column)?.cast(&DataType::String)?.str()?.clone())
 }
 
-/// `2025-07-10 14:00:00.000` for a microsecond timestamp.
+/// `2025-07-10 14:00:04.000` for a microsecond timestamp: digits beyond milliseconds are
+/// cut, not rounded (as Flink prints a TIMESTAMP(3)).
 pub fn show_time(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::sync::Arc;
 
+use crate::gold::detectors::show_time;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Value {
     Null,
@@ -76,7 +78,7 @@ impl Value {
             Value::Int(i) => i.to_string(),
             Value::Float(f) => format!("{f:?}"),
             Value::Str(s) => s.to_string(),
-            Value::Time(t) => show_millis(*t),
+            Value::Time(t) => show_time(*t),
         }
     }
 
@@ -90,7 +92,7 @@ impl Value {
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),
             Value::Str(s) => s.to_string().into(),
-            Value::Time(t) => show_millis(*t).into(),
+            Value::Time(t) => show_time(*t).into(),
         }
     }
 
@@ -207,14 +209,6 @@ pub fn parse_bigint(text: &str) -> EvalResult<i64> {
     Ok(if negative { -n } else { n })
 }
 
-/// `2025-07-10 14:00:04.000`: digits beyond milliseconds are cut, not rounded.
-pub fn show_millis(micros: i64) -> String {
-    let millis = micros.div_euclid(1000);
-    chrono::DateTime::from_timestamp_millis(millis)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
-        .unwrap_or_else(|| micros.to_string())
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -234,9 +228,6 @@ mod tests {
             Value::Int(3).arithmetic('/', &Value::Int(2)),
             Ok(Value::Int(1))
         );
-        assert_eq!(
-            show_millis(1_752_156_017_999_999),
-            "2025-07-10 14:00:17.999"
-        );
+        assert_eq!(show_time(1_752_156_017_999_999), "2025-07-10 14:00:17.999");
     }
 }

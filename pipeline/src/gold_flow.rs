@@ -59,9 +59,12 @@ impl Pipeline {
         let state_dir = state::dir(&self.lake_dir, &txn.app_id);
         let state_name = state::save(&state_dir, snapshot, buffer)?;
         self.lookup.refresh(&self.config).await?;
-        let alert_rows =
-            self.lookup
-                .enrich(alerts::frame(&txn.app_id, batch, &detected.alerts)?)?;
+        let alert_rows = self.lookup.enrich(alerts::frame(
+            &txn.app_id,
+            batch,
+            &detected.alerts,
+            &alerts::key_columns(&self.config.gold),
+        )?)?;
         for (name, rows) in &detected.outputs {
             if let Some((_, table)) = tables.detectors.iter_mut().find(|(n, _)| n == name) {
                 let commit = Commit {

@@ -149,7 +149,7 @@ impl Tables {
             let alerts = open(
                 config,
                 ALERTS,
-                &gold::alerts::schema(),
+                &gold::alerts::schema(&gold::alerts::key_columns(&config.gold)),
                 HashMap::new(),
                 "one row per alert from the model or a rule detector",
             )

@@ -57,6 +57,17 @@ fn sql_over_named_tables_with_time_travel_and_formats() {
         .map(|l| l.split(',').next().unwrap())
         .collect();
     assert_eq!(keys, ["a1", "a10", "a11", "a2", "a3", "a7", "a8"], "{csv}");
+    // Alerts carry their key under its column's name too: the example query.
+    let by_account = stdout(
+        &lake,
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT account_id, count(*) AS n FROM alerts GROUP BY 1 ORDER BY 1",
+        ],
+    );
+    assert_eq!(by_account.replacen("account_id", "key", 1), csv);
 
     // Version 1 of alerts is the first batch: alerts up to its watermark only.
     let now = stdout(

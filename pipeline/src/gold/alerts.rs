@@ -45,7 +45,18 @@ pub fn alert_id(pipeline: &str, detector: &str, ids: &[String]) -> String {
         .collect()
 }
 
-pub fn schema() -> Schema {
+/// The table's columns: the fixed ones, then one per key column of the configured detectors
+/// (`key_columns`, e.g. `account_id`), holding `key` for the alerts keyed by it, so that
+/// `SELECT account_id, count(*) FROM alerts GROUP BY 1` reads as it would on silver.
+pub fn schema(key_columns: &[String]) -> Schema {
+    let mut schema = fixed_schema();
+    for name in key_columns {
+        schema.with_column(name.as_str().into(), DataType::String);
+    }
+    schema
+}
+
+fn fixed_schema() -> Schema {
     let mut schema = Schema::default();
     for (name, dtype) in [
         ("alert_id", DataType::String),
@@ -71,7 +82,37 @@ pub fn schema() -> Schema {
 }
 
 /// The alerts as rows of [`schema`].
-pub fn frame(pipeline: &str, batch: u64, alerts: &[Alert]) -> Result<DataFrame> {
+/// The key columns alerts get a column of: single-column keys of the model and the detectors
+/// (not a multi-column MATCH_RECOGNIZE partition, nor a name the fixed columns already use).
+pub fn key_columns(gold: &crate::config::GoldConfig) -> Vec<String> {
+    use crate::config::DetectorKind;
+    let fixed = fixed_schema();
+    let mut names: Vec<String> = gold
+        .model
+        .iter()
+        .filter_map(|m| m.key.clone())
+        .chain(gold.detectors.iter().filter_map(|d| match &d.kind {
+            DetectorKind::SmallThenLarge { key, .. } => Some(key.clone()),
+            DetectorKind::Threshold { key, .. } => key.clone(),
+            DetectorKind::MatchRecognize { query, .. } => match query.partition.as_slice() {
+                [(name, _)] => Some(name.clone()),
+                _ => None,
+            },
+        }))
+        .filter(|name| fixed.get(name.as_str()).is_none())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The alerts of a batch as rows of [`schema`]`(key_columns)`.
+pub fn frame(
+    pipeline: &str,
+    batch: u64,
+    alerts: &[Alert],
+    key_columns: &[String],
+) -> Result<DataFrame> {
     let n = alerts.len();
     let now = chrono::Utc::now().timestamp_micros();
     let strings = |f: fn(&Alert) -> Option<&str>| -> Column {
@@ -84,7 +125,7 @@ pub fn frame(pipeline: &str, batch: u64, alerts: &[Alert]) -> Result<DataFrame> 
     for a in alerts {
         ids.append_values_iter(a.transaction_ids.iter().map(String::as_str));
     }
-    let columns = vec![
+    let mut columns = vec![
         Column::new(
             "alert_id".into(),
             alerts
@@ -124,6 +165,16 @@ pub fn frame(pipeline: &str, batch: u64, alerts: &[Alert]) -> Result<DataFrame> 
         Column::new("batch_id".into(), vec![batch as i64; n]),
         Column::new("created_at".into(), vec![now; n]).cast(&utc_micros())?,
     ];
+    for name in key_columns {
+        let keys: Vec<Option<&str>> = alerts
+            .iter()
+            .map(|a| match a.key_column.as_deref() == Some(name.as_str()) {
+                true => a.key.as_deref(),
+                false => None,
+            })
+            .collect();
+        columns.push(Column::new(name.as_str().into(), keys));
+    }
     Ok(DataFrame::new(n, columns)?)
 }
 

@@ -3,7 +3,7 @@
 //! rows/s and the ratio against the target (1M rows/s on 2 cores; real Flink in local mode
 //! needs ~13 s for 100k rows, start-up included).
 //!
-//!   cargo bench -p isolake-pipeline --bench match_recognize      # ROWS=1000000 USERS=5000
+//!   cargo bench -p isolake-pipeline -p isolake-data --bench match_recognize   # ROWS=1000000 USERS=5000
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -219,6 +219,7 @@ fn the_demo_runs_the_whole_lakehouse_and_reports_what_it_found() {
         ("alerts per detector", 0x8e44ad, 5_000),
         ("expectations", 0xe67e22, 5_000),
         ("batch latency", 0x16a085, 20),
+        ("rows per batch", 0x2c3e50, 20),
         ("model versions", 0xd35400, 20),
     ] {
         let n = shot.pixels_of(rgb);

@@ -298,7 +298,7 @@ fn full_refresh_rebuilds_silver_and_gold_from_bronze() {
     let config = lake.dir.join("isolake.toml");
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(
-        "\n[[expectations]]\nname = \"small_amounts\"\nexpr = \"amount < 1000\"\naction = \"drop\"\n",
+        "\n[[expectations]]\nname = \"small_amounts\"\nexpr = \"amount <= 500\"\naction = \"drop\"\n",
     );
     std::fs::write(&config, text).unwrap();
     for _ in 0..2 {
@@ -323,7 +323,7 @@ fn full_refresh_rebuilds_silver_and_gold_from_bronze() {
         sorted_strings(&lake.read("gold/scored_transactions"), "transaction_id"),
         ids
     );
-    // Large amounts are gone, so no small-then-large alert survives.
+    // Amounts above the rule's "large" (500) are gone, so no small-then-large alert survives.
     let (alerts_after, _) = alert_sets(&lake, "stl");
     assert!(!alerts_before.is_empty());
     assert!(alerts_after.is_empty(), "{alerts_after:?}");
@@ -388,6 +388,7 @@ fn alerts_carry_dimension_fields_and_an_upsert_changes_later_alerts_only() {
         .sort(["key"], Default::default())
         .collect()
         .unwrap();
+    assert_eq!(alerts.height(), 7, "one alert per Flink alert, none twice");
     let rows: HashMap<String, (Option<String>, Option<String>)> = strings(&alerts, "key")
         .into_iter()
         .zip(

@@ -44,6 +44,22 @@ struct Partition {
     values: VecDeque<Value>,
     times: VecDeque<i64>,
     ids: VecDeque<Value>,
+    /// Rows arrived since it was last resolved (not saved: a restored partition is resolved
+    /// again on its next rows, the end of input or the expiry of its pending start).
+    #[serde(skip)]
+    fresh: bool,
+}
+
+impl Partition {
+    /// Whether resolving could decide something: a pending start only changes with new rows,
+    /// the end of the input, or its WITHIN expiring (the same test as `Program::run`'s).
+    fn due(&self, progress: Progress, within: Option<i64>) -> bool {
+        let expired = match (within, progress.watermark, self.times.front()) {
+            (Some(w), Some(mark), Some(first)) => mark - first >= w,
+            _ => false,
+        };
+        self.fresh || progress.ended || expired
+    }
 }
 
 /// One shard of a detector's partitions (see [`MatchRecognize`]).
@@ -124,6 +140,7 @@ impl Engine {
             p.ids.drain(..advance);
         }
         if !p.times.is_empty() {
+            p.fresh = false;
             self.partitions.insert(key.to_string(), p);
         }
     }
@@ -513,8 +530,16 @@ impl Detector for Engine {
             }
             p.times.push_back(t);
             p.ids.push_back(id);
+            p.fresh = true;
         }
-        let keys: Vec<String> = self.partitions.keys().cloned().collect();
+        // Partitions that got no rows and cannot expire would come out pending again.
+        let within = q.within;
+        let keys: Vec<String> = self
+            .partitions
+            .iter()
+            .filter(|(_, p)| p.due(progress, within))
+            .map(|(k, _)| k.clone())
+            .collect();
         for key in keys {
             self.resolve(&key, progress, out);
         }

@@ -447,3 +447,56 @@ fn rows_behind_the_watermark_are_scored_but_skip_sequence_rules_and_are_counted(
         1
     );
 }
+
+#[test]
+fn threshold_rules_alert_on_every_matching_row_and_bad_ones_fail_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rule = |expr: &str| {
+        format!(
+            "[[detectors]]\nname = \"big\"\nkind = \"threshold\"\nexpr = \"{expr}\"\nkey = \"account_id\"\n"
+        )
+    };
+    let lake = Lake::new(
+        &tmp.path().join("ok"),
+        "stability_ms = 1",
+        &rule("amount > 900"),
+    );
+    generate(&lake.landing(), 3_000, 3, 4, 0.0);
+    lake.run_once();
+    let silver = lake.read("silver");
+    let large = silver
+        .column("amount")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .flatten()
+        .filter(|a| *a > 900.0)
+        .count();
+    let alerts = lake.read("gold/alerts");
+    assert!(large > 0, "the seed has amounts above 900");
+    assert_eq!(alerts.height(), large, "one alert per matching row");
+    assert!(
+        strings(&alerts, "reason")
+            .iter()
+            .all(|r| r.as_deref() == Some("rule \"amount > 900\" holds"))
+    );
+
+    for (expr, says) in [
+        ("amount", "not a boolean"),
+        ("no_such_column > 1", "no_such_column"),
+    ] {
+        let bad = Lake::new(
+            &tmp.path().join(expr.replace(' ', "_")),
+            "stability_ms = 1",
+            &rule(expr),
+        );
+        let out = bad.command(&["run", "--once"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{expr}: {stderr}");
+        assert!(
+            stderr.contains("threshold rule \"big\"") && stderr.contains(says),
+            "{stderr}"
+        );
+    }
+}

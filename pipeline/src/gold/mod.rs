@@ -68,7 +68,7 @@ impl Gold {
                 .model
                 .as_ref()
                 .map(|m| ModelSlot::new(m, lake_dir)),
-            detectors: detectors::build(&config.gold.detectors)?,
+            detectors: detectors::build(&config.gold.detectors, &crate::silver::schema(config))?,
             buffer: EventBuffer::new(config.gold.allowed_lateness),
         })
     }

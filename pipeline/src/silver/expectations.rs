@@ -22,30 +22,35 @@ pub struct Compiled {
     pub text: String,
 }
 
+/// Compiles a SQL predicate and checks that it evaluates to a boolean on `schema`; `what`
+/// names it in the error (an expectation, a threshold rule).
+pub fn compile_predicate(what: &str, text: &str, schema: &Schema) -> Result<Expr> {
+    let expr = compile(text)?;
+    let probe = DataFrame::empty_with_schema(schema)
+        .lazy()
+        .select([expr.clone().alias("probe")])
+        .collect()
+        .map_err(|err| Error::Expression {
+            expr: text.to_string(),
+            reason: format!("{what}: {err}"),
+        })?;
+    let dtype = probe.column("probe")?.dtype().clone();
+    if dtype != DataType::Boolean {
+        return Err(Error::Expression {
+            expr: text.to_string(),
+            reason: format!("{what} gives {dtype}, not a boolean"),
+        });
+    }
+    Ok(expr)
+}
+
 /// Compiles every expectation and checks that each evaluates to a boolean on `schema`
 /// (unknown columns and type errors are found at start-up, not in the middle of a batch).
 pub fn compile_all(expectations: &[Expectation], schema: &Schema) -> Result<Vec<Compiled>> {
-    let empty = DataFrame::empty_with_schema(schema);
     expectations
         .iter()
         .map(|e| {
-            let expr = compile(&e.expr)?;
-            let probe = empty
-                .clone()
-                .lazy()
-                .select([expr.clone().alias("probe")])
-                .collect()
-                .map_err(|err| Error::Expression {
-                    expr: e.expr.clone(),
-                    reason: format!("expectation {:?}: {err}", e.name),
-                })?;
-            let dtype = probe.column("probe")?.dtype().clone();
-            if dtype != DataType::Boolean {
-                return Err(Error::Expression {
-                    expr: e.expr.clone(),
-                    reason: format!("expectation {:?} gives {dtype}, not a boolean", e.name),
-                });
-            }
+            let expr = compile_predicate(&format!("expectation {:?}", e.name), &e.expr, schema)?;
             Ok(Compiled {
                 name: e.name.clone(),
                 action: e.action,

@@ -76,14 +76,15 @@ pub trait Detector: Send {
     }
 }
 
-pub fn build(configs: &[DetectorConfig]) -> Result<Vec<Box<dyn Detector>>> {
+/// The configured detectors; `silver` is the schema of the rows they see.
+pub fn build(configs: &[DetectorConfig], silver: &Schema) -> Result<Vec<Box<dyn Detector>>> {
     configs
         .iter()
         .map(|c| -> Result<Box<dyn Detector>> {
             Ok(match &c.kind {
                 DetectorKind::SmallThenLarge { .. } => Box::new(SmallThenLarge::new(c)),
                 DetectorKind::Threshold { expr, key } => {
-                    Box::new(Threshold::new(&c.name, expr, key.clone())?)
+                    Box::new(Threshold::new(&c.name, expr, key.clone(), silver)?)
                 }
                 DetectorKind::MatchRecognize {
                     query,

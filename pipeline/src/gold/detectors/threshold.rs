@@ -9,18 +9,27 @@ use crate::silver::expectations;
 
 pub struct Threshold {
     name: String,
-    text: String,
     expr: Expr,
     key: Option<String>,
+    /// The same for every alert of the rule: built once.
+    measures: String,
+    reason: String,
 }
 
 impl Threshold {
-    pub fn new(name: &str, text: &str, key: Option<String>) -> Result<Self> {
+    /// Checked against silver's `schema` at start-up: an unknown column or a predicate that is
+    /// not a boolean is an error then, not in the middle of a batch.
+    pub fn new(name: &str, text: &str, key: Option<String>, schema: &Schema) -> Result<Self> {
         Ok(Self {
             name: name.to_string(),
-            text: text.to_string(),
-            expr: expectations::compile(text)?,
+            expr: expectations::compile_predicate(
+                &format!("threshold rule {name:?}"),
+                text,
+                schema,
+            )?,
             key,
+            measures: serde_json::json!({ "rule": text }).to_string(),
+            reason: format!("rule {text:?} holds"),
         })
     }
 }
@@ -39,8 +48,7 @@ impl Detector for Threshold {
             .lazy()
             .select([self.expr.clone().fill_null(lit(false)).alias("hit")])
             .collect()?;
-        let hit = hit.column("hit")?.cast(&DataType::Boolean)?;
-        let hit = hit.bool()?;
+        let hit = hit.column("hit")?.bool()?;
         let ids = RowIds::new(rows, ctx)?;
         let times = micros(rows, &ctx.event_time)?;
         let keys = match &self.key {
@@ -60,8 +68,8 @@ impl Detector for Threshold {
                 transaction_ids: vec![ids.get(i)],
                 event_time: times.get(i),
                 score: None,
-                measures: serde_json::json!({ "rule": self.text }).to_string(),
-                reason: format!("rule {:?} holds", self.text),
+                measures: self.measures.clone(),
+                reason: self.reason.clone(),
                 model_version: None,
             });
         }

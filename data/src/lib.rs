@@ -10,6 +10,8 @@
 pub mod error;
 pub mod generator;
 #[cfg(feature = "lake")]
+pub mod input;
+#[cfg(feature = "lake")]
 pub mod lake;
 pub mod record;
 

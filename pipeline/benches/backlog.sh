@@ -8,22 +8,13 @@
 #
 # The first release build of polars + deltalake takes about an hour on 2 cores.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/isolake/target}"
 rows="${ROWS:-1000000}"
 files="${FILES:-100}"
 max_bytes="${MAX_BYTES:-67108864}"
 target_rows_per_s=300000
-
 # PROFILE=dev gives a quick, pessimistic indication without the long release build.
-profile="${PROFILE:-release}"
-# One invocation for both: built apart, cargo unifies polars' features differently and
-# rebuilds it (an hour in release).
-cargo build --profile "$profile" --quiet -p isolake-pipeline -p isolake-data --bins
-bin="$CARGO_TARGET_DIR/$([ "$profile" = dev ] && echo debug || echo "$profile")"
+source "$(dirname "$0")/common.sh"
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 "$bin/isolake-gen" --rows "$rows" --files "$files" --seed 1 --out "$work/landing" --quiet
 cat > "$work/isolake.toml" <<TOML
 id = "bench"
@@ -35,8 +26,7 @@ max_bytes_per_batch = $max_bytes
 TOML
 # Files just written are "complete" at once (stability 1 ms): we time loading, not waiting.
 sleep 0.1
-/usr/bin/time -f '%e %M' -o "$work/time" "$bin/isolake-pipeline" run --once --config "$work/isolake.toml"
-read -r seconds rss_kb < "$work/time"
+timed "$bin/isolake-pipeline" run --once --config "$work/isolake.toml"
 python3 - "$rows" "$seconds" "$rss_kb" "$target_rows_per_s" <<'PY'
 import sys
 rows, seconds, rss_kb, target = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])

@@ -8,24 +8,15 @@
 #
 # Needs the Python venv .ci/run creates (deltalake) to read the event log.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/isolake/target}"
 rows="${ROWS:-1000000}"
 files="${FILES:-100}"
 target_rows_per_s=500000
 python="${ISOLAKE_PYTHON:-$HOME/.cache/isolake/venv/bin/python}"
+source "$(dirname "$0")/common.sh"
 
-profile="${PROFILE:-release}"
-# One invocation for both: built apart, cargo unifies polars' features differently and
-# rebuilds it (an hour in release).
-cargo build --profile "$profile" --quiet -p isolake-pipeline -p isolake-data --bins
 # Training speed is not measured here: the dev build trains the same model.
 cargo build --quiet -p isolake-train --bin isolake-train
 train="$CARGO_TARGET_DIR/debug/isolake-train"
-bin="$CARGO_TARGET_DIR/$([ "$profile" = dev ] && echo debug || echo "$profile")"
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 "$bin/isolake-gen" --rows 50000 --files 1 --seed 2 --out "$work/train" --quiet
 # CONTAMINATION: the share of rows the model flags (auto: scikit-learn's 0.5 offset, which
 # flags ~10% of these rows; a fraud team alerts on far fewer).
@@ -55,9 +46,7 @@ expr = "amount > 2000"
 key = "account_id"
 TOML
 sleep 0.1
-/usr/bin/time -f '%e %M' -o "$work/time" \
-  "$bin/isolake-pipeline" run --once --drain --config "$work/isolake.toml" > /dev/null
-read -r seconds rss_kb < "$work/time"
+timed "$bin/isolake-pipeline" run --once --drain --config "$work/isolake.toml" > /dev/null
 "$python" - "$work/lake" "$seconds" "$rss_kb" "$target_rows_per_s" <<'PY'
 import sys
 from deltalake import DeltaTable

@@ -8,16 +8,8 @@
 #   AUTO_COMPACT_EVERY=10 pipeline/benches/latency.sh   # auto compaction every 10 batches
 #   AUTO_COMPACT_EVERY=0 pipeline/benches/latency.sh    # without it (the default is every 50)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/isolake/target}"
 # PROFILE=dev gives a quick, pessimistic indication without the long release build.
-profile="${PROFILE:-release}"
-# One invocation for both: built apart, cargo unifies polars' features differently and
-# rebuilds it (an hour in release).
-cargo build --profile "$profile" --quiet -p isolake-pipeline -p isolake-data --bins
-bin="$CARGO_TARGET_DIR/$([ "$profile" = dev ] && echo debug || echo "$profile")"
-work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+source "$(dirname "$0")/common.sh"
 "$bin/isolake-gen" --rows 100000 --files 100 --seed 2 --out "$work/staging" --quiet
 mkdir -p "$work/landing"
 cat > "$work/isolake.toml" <<TOML
@@ -31,7 +23,7 @@ if [ -n "${AUTO_COMPACT_EVERY:-}" ]; then
     printf '[maintenance]\nauto_compact_every = %s\n' "$AUTO_COMPACT_EVERY" >> "$work/isolake.toml"
 fi
 "$bin/isolake-pipeline" run --continuous --config "$work/isolake.toml" &
-pid=$!
+pid=$! # stopped on exit (common.sh)
 python3 - "$work" <<'PY'
 import glob, json, os, sys, time
 work = sys.argv[1]

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use isolake_pipeline::gold::alerts::Alert;
-use isolake_pipeline::gold::detectors::match_recognize::{MatchRecognize, Ty, query};
+use isolake_pipeline::gold::detectors::match_recognize::value::Ty;
+use isolake_pipeline::gold::detectors::match_recognize::{MatchRecognize, query};
 use isolake_pipeline::gold::detectors::{Context, Detector, Progress};
 use polars::prelude::*;
 

@@ -1,8 +1,17 @@
-//! The pipeline's one error type.
+//! The crate's error: each concern's own error enum, wrapped, and the exit code each maps to
+//! (the binary's documented codes).
+//!
+//! The wrapped enums live in files that import nothing of the crate (`config`,
+//! `silver::refused`, `lock`, `query::error`, `gold::dimensions::error`), so the errors never
+//! form an import circle with the code that raises them.
 
 use std::path::{Path, PathBuf};
 
-use crate::config::ConfigIssue;
+pub use crate::config::ConfigError;
+pub use crate::gold::dimensions::error::DimensionError;
+pub use crate::lock::LockError;
+pub use crate::query::error::QueryError;
+pub use crate::silver::refused::Refused;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -14,67 +23,58 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error("{} has {} problem(s):\n{}", path.display(), issues.len(), list(issues))]
-    Config {
-        path: PathBuf,
-        issues: Vec<ConfigIssue>,
-    },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 
-    #[error("invalid expectation expression {expr:?}: {reason}")]
-    Expression { expr: String, reason: String },
+    /// The batch breaks a declared rule; nothing of it was committed.
+    #[error(transparent)]
+    Refused(#[from] Refused),
 
-    #[error(
-        "expectation {name:?} (action = fail) failed on {failed} row(s) of batch {batch}; \
-         first offending row: {row}. Nothing of this batch was committed: fix the data or the \
-         expectation in the config, then run again to resume"
-    )]
-    ExpectationFailed {
-        name: String,
-        batch: u64,
-        failed: usize,
-        row: String,
-    },
-
-    #[error(
-        "new column(s) {columns} in {file} and schema.evolution = \"fail_on_new_columns\": \
-         declare them in [schema] fields, or choose add_new_columns / rescue / none"
-    )]
-    NewColumns { columns: String, file: String },
-
-    #[error(
-        "pipeline {id:?} is already running (lock {} held{holder}); stop it first, or wait \
-         for it to finish",
-        path.display()
-    )]
-    Locked {
-        id: String,
-        path: PathBuf,
-        holder: String,
-    },
+    #[error(transparent)]
+    Lock(#[from] LockError),
 
     #[error("the pipeline's tables disagree: {0}")]
-    Inconsistent(String),
+    Inconsistent(#[from] Inconsistency),
 
     #[error(
         "no model to score gold with ({uri}): {source}. Train and promote one (isolake-train \
          --promote production), or set [model] on_missing_model = \"skip_scoring\""
     )]
-    Model {
+    NoModel {
         uri: String,
         source: Box<isolake_models::Error>,
     },
 
-    #[error("demo, {step}: {reason}")]
-    Demo { step: String, reason: String },
+    /// Boxed: a query's error is large and rare, and every `Result` carries the largest.
+    #[error(transparent)]
+    Query(Box<QueryError>),
 
-    #[error("query: {reason}")]
-    Query { reason: String },
+    #[error(transparent)]
+    Dimension(Box<DimensionError>),
 
-    #[error("dimension {name:?}: {reason}")]
-    Dimension { name: String, reason: String },
+    #[error("no table {name:?} (tables: {tables})")]
+    NoSuchTable { name: String, tables: String },
 
-    #[error("file watcher: {0}")]
-    Watch(String),
+    #[error(
+        "a retention of {hours} h is below the safe default of {safe} h: readers and time \
+         travel older than that would break. Pass --force to do it anyway"
+    )]
+    UnsafeRetention { hours: u64, safe: u64 },
+
+    #[error("file watcher on {}: {source}", path.display())]
+    Watch {
+        path: PathBuf,
+        source: notify::Error,
+    },
+
+    #[error("cannot handle SIGINT/SIGTERM: {0}")]
+    Signals(std::io::Error),
+
+    #[error("metrics address {addr}: {source}")]
+    Metrics {
+        addr: String,
+        source: std::io::Error,
+    },
 
     #[error(transparent)]
     Data(#[from] isolake_data::Error),
@@ -89,6 +89,45 @@ pub enum Error {
     Json(#[from] serde_json::Error),
 }
 
+/// Tables (or state) that do not agree with each other: something outside the pipeline
+/// changed them. Each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Inconsistency {
+    #[error(
+        "silver is at batch {silver} and quarantine at {quarantine}, but bronze only at \
+         {bronze}; were the tables replaced? Run with --full-refresh"
+    )]
+    AheadOfBronze {
+        silver: u64,
+        quarantine: u64,
+        bronze: u64,
+    },
+    #[error(
+        "bronze already holds batch {batch} of pipeline {pipeline:?}: another process wrote to \
+         it (the pipeline lock should prevent this)"
+    )]
+    BatchTaken { pipeline: String, batch: u64 },
+    #[error(
+        "gold/alerts is at batch {batch} but its commit names no detector state; run with \
+         --full-refresh to rebuild gold"
+    )]
+    NoDetectorState { batch: u64 },
+    #[error("detector {detector:?}: unreadable state: {reason}")]
+    DetectorState { detector: String, reason: String },
+}
+
+impl From<QueryError> for Error {
+    fn from(e: QueryError) -> Self {
+        Error::Query(Box::new(e))
+    }
+}
+
+impl From<DimensionError> for Error {
+    fn from(e: DimensionError) -> Self {
+        Error::Dimension(Box::new(e))
+    }
+}
+
 impl Error {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
         Error::Io {
@@ -96,12 +135,21 @@ impl Error {
             source,
         }
     }
-}
 
-fn list(issues: &[ConfigIssue]) -> String {
-    issues
-        .iter()
-        .map(|i| format!("  {i}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    /// The binary's exit code: 2 invalid config or input, 3 locked, 4 refused batch, 5 no
+    /// model, 1 anything else (an unreadable config file among them).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(ConfigError::Read { .. }) => 1,
+            Error::Config(_)
+            | Error::Dimension(_)
+            | Error::NoSuchTable { .. }
+            | Error::UnsafeRetention { .. } => 2,
+            Error::Query(e) if e.is_user_error() => 2,
+            Error::Lock(LockError::Held { .. }) => 3,
+            Error::Refused(_) => 4,
+            Error::NoModel { .. } => 5,
+            _ => 1,
+        }
+    }
 }

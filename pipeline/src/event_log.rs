@@ -1,16 +1,90 @@
 //! The event log: one row per flow per batch, a Delta table queryable like any other.
+//!
+//! Flows and statuses are enums; their text appears only where rows are written. One list of
+//! column descriptions ([`COLUMNS`]) gives both the table's schema and the rows' frame.
 
 use polars::prelude::*;
 
-use crate::bronze::utc_micros;
-use crate::error::Result;
+/// Which part of the pipeline an event is about.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Flow {
+    /// The landing zone: refused, unreadable, changed or skipped files.
+    #[default]
+    Source,
+    Bronze,
+    Silver,
+    Quarantine,
+    Gold,
+    /// The model that scores gold (loaded, switched, missing).
+    Model,
+    /// A `run --full-refresh` as a whole.
+    FullRefresh,
+}
+
+impl Flow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flow::Source => "source",
+            Flow::Bronze => "bronze",
+            Flow::Silver => "silver",
+            Flow::Quarantine => "quarantine",
+            Flow::Gold => "gold",
+            Flow::Model => "model",
+            Flow::FullRefresh => "full_refresh",
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Status {
+    #[default]
+    Ok,
+    /// Re-run at start-up for a batch a crash left behind (or by a full refresh).
+    Recovered,
+    Failed,
+    /// Gold released every buffered row (`run --drain`).
+    Drained,
+    /// A detector could not evaluate some rows.
+    RowErrors,
+    /// A landed entry the source will not read (e.g. a symlink out of the landing zone).
+    Refused,
+    /// A file vanished between listing and reading.
+    Unreadable,
+    ChangedAfterIngestion,
+    /// `include_existing_files = false`: files there at the first start, recorded unread.
+    SkippedExisting,
+    ModelLoaded,
+    ModelSwitched,
+    ModelMissing,
+    RegistryUnreachable,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Recovered => "recovered",
+            Status::Failed => "failed",
+            Status::Drained => "drained",
+            Status::RowErrors => "row_errors",
+            Status::Refused => "refused",
+            Status::Unreadable => "unreadable",
+            Status::ChangedAfterIngestion => "changed_after_ingestion",
+            Status::SkippedExisting => "skipped_existing",
+            Status::ModelLoaded => "model_loaded",
+            Status::ModelSwitched => "model_switched",
+            Status::ModelMissing => "model_missing",
+            Status::RegistryUnreachable => "registry_unreachable",
+        }
+    }
+}
 
 /// One flow's account of one batch (or of a source event such as a refused file).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FlowEvent {
     pub batch_id: Option<u64>,
-    /// `source`, `bronze`, `silver`, `quarantine`, `gold`, `model`.
-    pub flow: String,
+    pub flow: Flow,
     pub files: u64,
     pub bytes: u64,
     pub rows_in: u64,
@@ -30,99 +104,99 @@ pub struct FlowEvent {
     pub alerts: u64,
     /// Gold: the model version that scored the batch.
     pub model_version: Option<u64>,
-    /// `ok`, `recovered`, `failed`, `refused`, `changed_after_ingestion`, ...
-    pub status: String,
+    pub status: Status,
     pub error: Option<String>,
 }
 
-pub fn schema() -> Schema {
-    let mut schema = Schema::default();
-    for (name, dtype) in [
-        ("timestamp", utc_micros()),
-        ("pipeline_id", DataType::String),
-        ("batch_id", DataType::Int64),
-        ("flow", DataType::String),
-        ("files", DataType::Int64),
-        ("bytes", DataType::Int64),
-        ("rows_in", DataType::Int64),
-        ("rows_out", DataType::Int64),
-        ("expectations", DataType::String),
-        ("dropped", DataType::Int64),
-        ("quarantined", DataType::Int64),
-        ("rescued", DataType::Int64),
-        ("corrupt", DataType::Int64),
-        ("backlog_files", DataType::Int64),
-        ("backlog_bytes", DataType::Int64),
-        ("duration_ms", DataType::Int64),
-        ("status", DataType::String),
-        ("error", DataType::String),
-        ("late", DataType::Int64),
-        ("alerts", DataType::Int64),
-        ("model_version", DataType::Int64),
-    ] {
-        schema.with_column(name.into(), dtype);
+impl FlowEvent {
+    /// An event of `flow` with `status`, everything else zero.
+    pub fn new(flow: Flow, status: Status) -> Self {
+        Self {
+            flow,
+            status,
+            ..Default::default()
+        }
     }
-    schema
+}
+
+/// How a column is filled from an event.
+enum Fill {
+    /// When the rows are written (µs, UTC).
+    Now,
+    Pipeline,
+    Count(fn(&FlowEvent) -> u64),
+    Maybe(fn(&FlowEvent) -> Option<u64>),
+    Text(fn(&FlowEvent) -> Option<&str>),
+}
+
+/// The event log's columns, in table order (older lakes grew the last three later).
+const COLUMNS: [(&str, Fill); 21] = [
+    ("timestamp", Fill::Now),
+    ("pipeline_id", Fill::Pipeline),
+    ("batch_id", Fill::Maybe(|e| e.batch_id)),
+    ("flow", Fill::Text(|e| Some(e.flow.as_str()))),
+    ("files", Fill::Count(|e| e.files)),
+    ("bytes", Fill::Count(|e| e.bytes)),
+    ("rows_in", Fill::Count(|e| e.rows_in)),
+    ("rows_out", Fill::Count(|e| e.rows_out)),
+    ("expectations", Fill::Text(|e| e.expectations.as_deref())),
+    ("dropped", Fill::Count(|e| e.dropped)),
+    ("quarantined", Fill::Count(|e| e.quarantined)),
+    ("rescued", Fill::Count(|e| e.rescued)),
+    ("corrupt", Fill::Count(|e| e.corrupt)),
+    ("backlog_files", Fill::Count(|e| e.backlog_files)),
+    ("backlog_bytes", Fill::Count(|e| e.backlog_bytes)),
+    ("duration_ms", Fill::Count(|e| e.duration_ms)),
+    ("status", Fill::Text(|e| Some(e.status.as_str()))),
+    ("error", Fill::Text(|e| e.error.as_deref())),
+    ("late", Fill::Count(|e| e.late)),
+    ("alerts", Fill::Count(|e| e.alerts)),
+    ("model_version", Fill::Maybe(|e| e.model_version)),
+];
+
+fn utc_micros() -> DataType {
+    DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+}
+
+fn dtype(fill: &Fill) -> DataType {
+    match fill {
+        Fill::Now => utc_micros(),
+        Fill::Pipeline | Fill::Text(_) => DataType::String,
+        Fill::Count(_) | Fill::Maybe(_) => DataType::Int64,
+    }
+}
+
+pub fn schema() -> Schema {
+    COLUMNS
+        .iter()
+        .map(|(name, fill)| Field::new((*name).into(), dtype(fill)))
+        .collect()
 }
 
 /// The events as rows of [`schema`].
-pub fn frame(pipeline_id: &str, events: &[FlowEvent]) -> Result<DataFrame> {
+pub fn frame(pipeline_id: &str, events: &[FlowEvent]) -> PolarsResult<DataFrame> {
     let now = chrono::Utc::now().timestamp_micros();
     let n = events.len();
-    let int =
-        |f: fn(&FlowEvent) -> u64| -> Vec<i64> { events.iter().map(|e| f(e) as i64).collect() };
-    let columns = vec![
-        Column::new("timestamp".into(), vec![now; n]).cast(&utc_micros())?,
-        Column::new("pipeline_id".into(), vec![pipeline_id; n]),
-        Column::new(
-            "batch_id".into(),
-            events
-                .iter()
-                .map(|e| e.batch_id.map(|b| b as i64))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "flow".into(),
-            events.iter().map(|e| e.flow.as_str()).collect::<Vec<_>>(),
-        ),
-        Column::new("files".into(), int(|e| e.files)),
-        Column::new("bytes".into(), int(|e| e.bytes)),
-        Column::new("rows_in".into(), int(|e| e.rows_in)),
-        Column::new("rows_out".into(), int(|e| e.rows_out)),
-        Column::new(
-            "expectations".into(),
-            events
-                .iter()
-                .map(|e| e.expectations.as_deref())
-                .collect::<Vec<_>>(),
-        ),
-        Column::new("dropped".into(), int(|e| e.dropped)),
-        Column::new("quarantined".into(), int(|e| e.quarantined)),
-        Column::new("rescued".into(), int(|e| e.rescued)),
-        Column::new("corrupt".into(), int(|e| e.corrupt)),
-        Column::new("backlog_files".into(), int(|e| e.backlog_files)),
-        Column::new("backlog_bytes".into(), int(|e| e.backlog_bytes)),
-        Column::new("duration_ms".into(), int(|e| e.duration_ms)),
-        Column::new(
-            "status".into(),
-            events.iter().map(|e| e.status.as_str()).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "error".into(),
-            events
-                .iter()
-                .map(|e| e.error.as_deref())
-                .collect::<Vec<_>>(),
-        ),
-        Column::new("late".into(), int(|e| e.late)),
-        Column::new("alerts".into(), int(|e| e.alerts)),
-        Column::new(
-            "model_version".into(),
-            events
-                .iter()
-                .map(|e| e.model_version.map(|v| v as i64))
-                .collect::<Vec<_>>(),
-        ),
-    ];
-    Ok(DataFrame::new(n, columns)?)
+    let columns = COLUMNS
+        .iter()
+        .map(|(name, fill)| {
+            let name = PlSmallStr::from_static(name);
+            Ok(match fill {
+                Fill::Now => Column::new(name, vec![now; n]).cast(&utc_micros())?,
+                Fill::Pipeline => Column::new(name, vec![pipeline_id; n]),
+                Fill::Count(f) => {
+                    Column::new(name, events.iter().map(|e| f(e) as i64).collect::<Vec<_>>())
+                }
+                Fill::Maybe(f) => Column::new(
+                    name,
+                    events
+                        .iter()
+                        .map(|e| f(e).map(|v| v as i64))
+                        .collect::<Vec<_>>(),
+                ),
+                Fill::Text(f) => Column::new(name, events.iter().map(f).collect::<Vec<_>>()),
+            })
+        })
+        .collect::<PolarsResult<Vec<_>>>()?;
+    DataFrame::new(n, columns)
 }

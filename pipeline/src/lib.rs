@@ -2,7 +2,9 @@
 //! exactly once, with expectations and an event log; gold joins the same micro-batch.
 //!
 //! ```text
-//! config      isolake.toml: parsed with positions, every problem reported with key and line
+//! config      isolake.toml as plain data: parsed with positions, every problem with key and line
+//! plan        the config compiled once (schemas, expectations, detectors): what runs
+//! committer   every table's commit of a batch: app transaction, progress, schema evolution
 //! source      the Auto Loader: listing, stability, progress from the Delta log, reading lines
 //! bronze      every landed line as read, with _source_file/_line, _rescued_data, _corrupt_record
 //! silver      typing, expectations (warn/drop/quarantine/fail), dedup
@@ -20,16 +22,16 @@
 
 pub mod auto_compact;
 pub mod bronze;
+pub mod committer;
 pub mod config;
-pub mod demo;
 pub mod error;
 pub mod event_log;
 pub mod gold;
-mod gold_flow;
 pub mod lock;
 pub mod maintenance;
 pub mod metrics;
 pub mod pipeline;
+pub mod plan;
 pub mod query;
 pub mod report;
 pub mod runner;
@@ -40,4 +42,5 @@ pub mod tables;
 pub use config::Config;
 pub use error::{Error, Result};
 pub use pipeline::Pipeline;
+pub use plan::Plan;
 pub use runner::{Runner, Shutdown};

@@ -8,7 +8,24 @@ use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "pipeline {id:?} is already running (lock {} held{holder}); stop it first, or wait \
+         for it to finish",
+        path.display()
+    )]
+    Held {
+        id: String,
+        path: PathBuf,
+        holder: String,
+    },
+    #[error("lock {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
 
 #[derive(Debug)]
 pub struct PipelineLock {
@@ -18,9 +35,13 @@ pub struct PipelineLock {
 
 impl PipelineLock {
     /// Takes the lock of pipeline `id` under `lake_dir`, or says who holds it.
-    pub fn acquire(lake_dir: &Path, id: &str) -> Result<Self> {
+    pub fn acquire(lake_dir: &Path, id: &str) -> Result<Self, LockError> {
         let dir = lake_dir.join("_locks");
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| LockError::Io { path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let path = dir.join(format!("{id}.lock"));
         let mut file = OpenOptions::new()
             .create(true)
@@ -28,29 +49,29 @@ impl PipelineLock {
             .read(true)
             .write(true)
             .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+            .map_err(io(&path))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 let holder = std::fs::read_to_string(&path)
                     .map(|s| format!(" by {}", s.trim()))
                     .unwrap_or_default();
-                return Err(Error::Locked {
+                return Err(LockError::Held {
                     id: id.to_string(),
                     path,
                     holder,
                 });
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&path)(e)),
         }
-        file.set_len(0).map_err(|e| Error::io(&path, e))?;
+        file.set_len(0).map_err(io(&path))?;
         write!(
             file,
             "pid {} since {}",
             std::process::id(),
             chrono::Utc::now().to_rfc3339()
         )
-        .map_err(|e| Error::io(&path, e))?;
+        .map_err(io(&path))?;
         Ok(Self { _file: file, path })
     }
 }

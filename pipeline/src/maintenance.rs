@@ -16,11 +16,9 @@ async fn targets(config: &Config, only: Option<&str>) -> Result<Vec<(String, Lak
     if let Some(name) = only
         && !tables.contains_key(name)
     {
-        return Err(Error::Query {
-            reason: format!(
-                "no table {name:?} (tables: {})",
-                tables.keys().cloned().collect::<Vec<_>>().join(", ")
-            ),
+        return Err(Error::NoSuchTable {
+            name: name.to_string(),
+            tables: tables.keys().cloned().collect::<Vec<_>>().join(", "),
         });
     }
     let mut out = Vec::new();
@@ -56,13 +54,9 @@ pub async fn vacuum(
     force: bool,
 ) -> Result<Vec<(String, Vec<String>)>> {
     if retain < SAFE_RETENTION && !force {
-        return Err(Error::Query {
-            reason: format!(
-                "a retention of {} h is below the safe default of {} h: readers and time travel \
-                 older than that would break. Pass --force to do it anyway",
-                retain.as_secs() / 3600,
-                SAFE_RETENTION.as_secs() / 3600
-            ),
+        return Err(Error::UnsafeRetention {
+            hours: retain.as_secs() / 3600,
+            safe: SAFE_RETENTION.as_secs() / 3600,
         });
     }
     let mut out = Vec::new();

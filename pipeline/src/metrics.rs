@@ -85,54 +85,70 @@ impl Metrics {
     pub fn render(&self, pipeline: &str) -> String {
         let p = pipeline.replace('\\', "\\\\").replace('"', "\\\"");
         let mut out = String::new();
-        let mut family = |name: &str, kind: &str, help: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
-        family(
-            "isolake_rows_total",
-            "counter",
-            "Rows committed, per layer.",
+        self.render_counts(&p, &mut out);
+        self.render_durations(&p, &mut out);
+        self.render_gold(&p, &mut out);
+        out
+    }
+
+    /// Rows per layer, files, bytes, batches, errors and the backlog.
+    fn render_counts(&self, p: &str, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP isolake_rows_total Rows committed, per layer.\n# TYPE isolake_rows_total counter"
         );
-        let mut lines = String::new();
         for (layer, n) in &self.rows {
             let _ = writeln!(
-                lines,
+                out,
                 "isolake_rows_total{{pipeline=\"{p}\",layer=\"{layer}\"}} {n}"
             );
         }
-        out.push_str(&lines);
-        for (name, help, value) in [
-            ("isolake_files_total", "Landed files ingested.", self.files),
-            ("isolake_bytes_total", "Landed bytes ingested.", self.bytes),
+        for (name, help, value, kind) in [
+            (
+                "isolake_files_total",
+                "Landed files ingested.",
+                self.files,
+                "counter",
+            ),
+            (
+                "isolake_bytes_total",
+                "Landed bytes ingested.",
+                self.bytes,
+                "counter",
+            ),
             (
                 "isolake_batches_total",
                 "Micro-batches committed.",
                 self.batches,
+                "counter",
             ),
-            ("isolake_errors_total", "Batches that failed.", self.errors),
-        ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{pipeline=\"{p}\"}} {value}"
-            );
-        }
-        for (name, help, value) in [
+            (
+                "isolake_errors_total",
+                "Batches that failed.",
+                self.errors,
+                "counter",
+            ),
             (
                 "isolake_backlog_files",
                 "Files waiting after the last batch.",
                 self.backlog_files,
+                "gauge",
             ),
             (
                 "isolake_backlog_bytes",
                 "Bytes waiting after the last batch.",
                 self.backlog_bytes,
+                "gauge",
             ),
         ] {
             let _ = writeln!(
                 out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{pipeline=\"{p}\"}} {value}"
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{pipeline=\"{p}\"}} {value}"
             );
         }
+    }
+
+    fn render_durations(&self, p: &str, out: &mut String) {
         let name = "isolake_batch_duration_seconds";
         let _ = writeln!(
             out,
@@ -148,6 +164,10 @@ impl Metrics {
             b = self.batches,
             s = self.duration_sum
         );
+    }
+
+    /// Alerts per detector, the model version, compactions and the last error.
+    fn render_gold(&self, p: &str, out: &mut String) {
         let _ = writeln!(
             out,
             "# HELP isolake_alerts_total Alerts raised, per detector.\n# TYPE isolake_alerts_total counter"
@@ -190,17 +210,19 @@ impl Metrics {
              isolake_last_error_timestamp_seconds{{pipeline=\"{p}\"}} {}",
             self.last_error_unix.unwrap_or(0.0)
         );
-        out
     }
 }
 
 /// Serves `metrics` on `addr` from a background thread; returns the bound address.
 pub fn serve(addr: &str, metrics: Shared, pipeline: String) -> Result<SocketAddr> {
-    let listener = TcpListener::bind(addr)
-        .map_err(|e| Error::Watch(format!("metrics address {addr}: {e}")))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| Error::Watch(format!("metrics address {addr}: {e}")))?;
+    let listener = TcpListener::bind(addr).map_err(|source| Error::Metrics {
+        addr: addr.to_string(),
+        source,
+    })?;
+    let bound = listener.local_addr().map_err(|source| Error::Metrics {
+        addr: addr.to_string(),
+        source,
+    })?;
     std::thread::Builder::new()
         .name("isolake-metrics".into())
         .spawn(move || {
@@ -208,7 +230,10 @@ pub fn serve(addr: &str, metrics: Shared, pipeline: String) -> Result<SocketAddr
                 let _ = respond(stream, &metrics, &pipeline);
             }
         })
-        .map_err(|e| Error::Watch(format!("metrics thread: {e}")))?;
+        .map_err(|source| Error::Metrics {
+            addr: addr.to_string(),
+            source,
+        })?;
     Ok(bound)
 }
 

@@ -1,6 +1,5 @@
 //! Run modes: triggered (process what is there, exit) and continuous (watch, low latency).
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,10 +12,9 @@ use notify::{EventKind, RecursiveMode, Watcher};
 
 use crate::auto_compact::AutoCompactor;
 use crate::error::{Error, Result};
-use crate::event_log::FlowEvent;
 use crate::pipeline::{BatchSummary, Pipeline};
+use crate::source::admission::Admission;
 use crate::source::listing::{self, Candidate};
-use crate::source::stability::StabilityTracker;
 
 /// Set by SIGINT/SIGTERM: finish the current batch, commit, exit 0.
 #[derive(Debug, Clone, Default)]
@@ -50,8 +48,8 @@ impl Shutdown {
     /// Requests shutdown on SIGINT or SIGTERM.
     pub fn on_signals(&self) -> Result<()> {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).map_err(|e| Error::Watch(e.to_string()))?;
-        let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::Watch(e.to_string()))?;
+        let mut term = signal(SignalKind::terminate()).map_err(Error::Signals)?;
+        let mut int = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
         let me = self.clone();
         tokio::spawn(async move {
             tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
@@ -89,9 +87,7 @@ impl RunSummary {
 /// The Auto Loader's loop state around a pipeline.
 pub struct Runner {
     pub pipeline: Pipeline,
-    tracker: StabilityTracker,
-    /// Paths already reported (refused symlinks, changed files), so each is said once.
-    reported: HashSet<String>,
+    admission: Admission,
     pub shutdown: Shutdown,
     pub summary: RunSummary,
     /// Updated after every batch when metrics are served.
@@ -110,8 +106,7 @@ impl Runner {
     pub fn new(pipeline: Pipeline, shutdown: Shutdown) -> Self {
         Self {
             pipeline,
-            tracker: StabilityTracker::default(),
-            reported: HashSet::new(),
+            admission: Admission::default(),
             shutdown,
             summary: RunSummary::default(),
             metrics: None,
@@ -123,14 +118,14 @@ impl Runner {
     /// written to become complete), then returns.
     pub async fn run_once(&mut self) -> Result<RunSummary> {
         self.skip_existing_if_asked().await?;
-        let stability = self.pipeline.config.source.stability;
+        let stability = self.pipeline.config().source.stability;
         loop {
             let poll = self.poll().await?;
             if self.shutdown.requested() || (poll.processed == 0 && poll.waiting == 0) {
                 break;
             }
             if poll.processed == 0 {
-                let wait = self.tracker.next_check(stability).unwrap_or(stability);
+                let wait = self.admission.next_check(stability).unwrap_or(stability);
                 tokio::time::sleep(wait.max(Duration::from_millis(20))).await;
             }
         }
@@ -141,13 +136,10 @@ impl Runner {
     /// interval as a safety net (watchers can miss events), until shutdown.
     pub async fn run_continuous(&mut self) -> Result<RunSummary> {
         self.skip_existing_if_asked().await?;
-        let landing = self
-            .pipeline
-            .config
-            .source
-            .landing
+        let configured = self.pipeline.config().source.landing.clone();
+        let landing = configured
             .canonicalize()
-            .map_err(|e| Error::io(&self.pipeline.config.source.landing, e))?;
+            .map_err(|e| Error::io(&configured, e))?;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(bool, PathBuf)>();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -161,13 +153,19 @@ impl Runner {
                     }
                 }
             })
-            .map_err(|e| Error::Watch(e.to_string()))?;
+            .map_err(|source| Error::Watch {
+                path: landing.clone(),
+                source,
+            })?;
         watcher
             .watch(&landing, RecursiveMode::Recursive)
-            .map_err(|e| Error::Watch(format!("{}: {e}", landing.display())))?;
-        let interval = self.pipeline.config.trigger_interval;
-        let stability = self.pipeline.config.source.stability;
-        self.compactor = AutoCompactor::new(&self.pipeline.config, self.metrics.clone());
+            .map_err(|source| Error::Watch {
+                path: landing.clone(),
+                source,
+            })?;
+        let interval = self.pipeline.config().trigger_interval;
+        let stability = self.pipeline.config().source.stability;
+        self.compactor = AutoCompactor::new(self.pipeline.config(), self.metrics.clone());
         let outcome = self.watch(landing, &mut rx, interval, stability).await;
         if let Some(mut compactor) = self.compactor.take() {
             compactor.finish();
@@ -191,7 +189,7 @@ impl Runner {
         self.poll().await?;
         while !self.shutdown.requested() {
             let wait = self
-                .tracker
+                .admission
                 .next_check(stability)
                 .unwrap_or(interval)
                 .min(interval.saturating_sub(last_full.elapsed()))
@@ -210,7 +208,7 @@ impl Runner {
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.wait() => break,
             }
-            if changed || last_full.elapsed() >= interval || self.tracker.waiting() > 0 {
+            if changed || last_full.elapsed() >= interval || self.admission.waiting() > 0 {
                 if last_full.elapsed() >= interval {
                     last_full = Instant::now();
                 }
@@ -227,14 +225,14 @@ impl Runner {
                 .map(|c| c.as_os_str().to_string_lossy())
                 .collect::<Vec<_>>()
                 .join("/");
-            self.tracker.renamed_in(name);
+            self.admission.renamed_in(name);
         }
     }
 
     /// `include_existing_files = false`: on the very first start, the files already there
     /// are recorded as seen (in a bronze commit of no rows) and never read.
     async fn skip_existing_if_asked(&mut self) -> Result<()> {
-        let config = &self.pipeline.config;
+        let config = self.pipeline.config();
         if config.source.include_existing_files || self.pipeline.next_batch() != 1 {
             return Ok(());
         }
@@ -251,106 +249,62 @@ impl Runner {
 
     /// Lists the landing directory and processes every complete new file, in batches.
     async fn poll(&mut self) -> Result<Poll> {
-        let config = self.pipeline.config.clone();
+        let config = self.pipeline.config().clone();
         let listing = listing::list(&config.source.landing, &config.source.patterns)?;
-        let mut events = Vec::new();
-        for (path, reason) in listing.refused {
-            if self.reported.insert(format!("refused:{path}")) {
-                tracing::warn!(path, reason, "file refused");
-                events.push(FlowEvent {
-                    flow: "source".into(),
-                    files: 1,
-                    status: "refused".into(),
-                    error: Some(format!("{path}: {reason}")),
-                    ..Default::default()
-                });
-            }
-        }
-        let mut ready = Vec::new();
-        let mut waiting = 0;
-        for candidate in listing.candidates {
-            if let Some(seen) = self.pipeline.seen.get(&candidate.file.path) {
-                if *seen == candidate.file {
-                    continue;
-                }
-                if !config.source.allow_overwrites {
-                    let key = format!(
-                        "changed:{}:{}:{}",
-                        candidate.file.path, candidate.file.size, candidate.file.mtime_ms
-                    );
-                    if self.reported.insert(key) {
-                        tracing::warn!(
-                            path = candidate.file.path,
-                            "file changed after ingestion: ignored"
-                        );
-                        events.push(FlowEvent {
-                            flow: "source".into(),
-                            files: 1,
-                            bytes: candidate.file.size,
-                            status: "changed_after_ingestion".into(),
-                            error: Some(format!(
-                                "{} changed after it was ingested; ignored (set allow_overwrites = true to re-ingest)",
-                                candidate.file.path
-                            )),
-                            ..Default::default()
-                        });
-                    }
-                    continue;
-                }
-            }
-            if self
-                .tracker
-                .is_stable(&candidate.file, config.source.stability)
-            {
-                ready.push(candidate);
-            } else {
-                waiting += 1;
-            }
-        }
-        self.pipeline.commit_events(None, events).await?;
-
+        let admitted = self
+            .admission
+            .admit(listing, &self.pipeline.seen, &config.source);
+        self.pipeline.commit_events(None, admitted.events).await?;
         let mut processed = 0;
-        let mut rest = ready.as_slice();
+        let mut rest = admitted.ready.as_slice();
         while !rest.is_empty() && !self.shutdown.requested() {
             let take = batch_size(rest, config.batch.max_files, config.batch.max_bytes);
             let (batch, tail) = rest.split_at(take);
-            let backlog = (
-                tail.len() as u64,
-                tail.iter().map(|c| c.file.size).sum::<u64>(),
-            );
-            let started = Instant::now();
-            let summary = match self.pipeline.process(batch.to_vec(), backlog).await {
-                Ok(summary) => summary,
-                Err(e) => {
-                    if let Some(m) = &self.metrics
-                        && let Ok(mut m) = m.lock()
-                    {
-                        m.record_error();
-                    }
-                    return Err(e);
-                }
-            };
-            if let Some(m) = &self.metrics
-                && let Ok(mut m) = m.lock()
-            {
-                m.record_batch(&summary, started.elapsed(), backlog);
-            }
-            tracing::info!(
-                batch = summary.batch,
-                files = summary.files,
-                bronze = summary.bronze_rows,
-                silver = summary.silver_rows,
-                quarantined = summary.quarantined,
-                "batch committed"
-            );
-            processed += summary.files;
-            self.summary.batches.push(summary);
-            if let Some(compactor) = &mut self.compactor {
-                compactor.after_batch();
-            }
+            processed += self.process(batch, tail).await?.files;
             rest = tail;
         }
-        Ok(Poll { processed, waiting })
+        Ok(Poll {
+            processed,
+            waiting: admitted.waiting,
+        })
+    }
+
+    /// One batch of `batch`, with `tail` still to come; counted in the metrics.
+    async fn process(&mut self, batch: &[Candidate], tail: &[Candidate]) -> Result<BatchSummary> {
+        let backlog = (
+            tail.len() as u64,
+            tail.iter().map(|c| c.file.size).sum::<u64>(),
+        );
+        let started = Instant::now();
+        let summary = match self.pipeline.process(batch.to_vec(), backlog).await {
+            Ok(summary) => summary,
+            Err(e) => {
+                if let Some(m) = &self.metrics
+                    && let Ok(mut m) = m.lock()
+                {
+                    m.record_error();
+                }
+                return Err(e);
+            }
+        };
+        if let Some(m) = &self.metrics
+            && let Ok(mut m) = m.lock()
+        {
+            m.record_batch(&summary, started.elapsed(), backlog);
+        }
+        tracing::info!(
+            batch = summary.batch,
+            files = summary.files,
+            bronze = summary.bronze_rows,
+            silver = summary.silver_rows,
+            quarantined = summary.quarantined,
+            "batch committed"
+        );
+        self.summary.batches.push(summary.clone());
+        if let Some(compactor) = &mut self.compactor {
+            compactor.after_batch();
+        }
+        Ok(summary)
     }
 }
 

@@ -7,6 +7,8 @@ use polars::prelude::*;
 
 use crate::config::Config;
 use crate::error::Result;
+use crate::plan::Plan;
+use crate::plan::gold::GoldPlan;
 use crate::{bronze, event_log, gold, silver};
 
 pub const BRONZE: &str = "bronze";
@@ -28,19 +30,19 @@ pub const NAMED: [(&str, &str); 6] = [
 
 /// Every table a query can name → its location: the fixed tables, then the Delta tables under
 /// `gold/` (detector tables) and `dimensions/`.
-pub fn by_name(config: &Config) -> Result<BTreeMap<String, String>> {
+pub fn by_name(config: &Config) -> isolake_data::Result<BTreeMap<String, String>> {
     lake_tables(config, &["gold", "dimensions"])
 }
 
 /// The tables micro-batches append to (what auto compaction keeps small): the fixed tables
 /// and the detector tables, not dimensions.
-pub fn appended(config: &Config) -> Result<BTreeMap<String, String>> {
+pub fn appended(config: &Config) -> isolake_data::Result<BTreeMap<String, String>> {
     lake_tables(config, &["gold"])
 }
 
 /// The row count of the table at `path` under the lake (from the scan, no column read), or
 /// `None` when it does not exist.
-pub async fn row_count(config: &Config, path: &str) -> Result<Option<usize>> {
+pub async fn row_count(config: &Config, path: &str) -> isolake_data::Result<Option<usize>> {
     let location = config.table_location(path);
     if !LakeTable::exists(&location).await? {
         return Ok(None);
@@ -57,7 +59,7 @@ pub async fn row_count(config: &Config, path: &str) -> Result<Option<usize>> {
         .map(|n| n as usize))
 }
 
-fn lake_tables(config: &Config, dirs: &[&str]) -> Result<BTreeMap<String, String>> {
+fn lake_tables(config: &Config, dirs: &[&str]) -> isolake_data::Result<BTreeMap<String, String>> {
     let mut out: BTreeMap<String, String> = NAMED
         .iter()
         .map(|(name, path)| (name.to_string(), config.table_location(path)))
@@ -78,16 +80,21 @@ fn lake_tables(config: &Config, dirs: &[&str]) -> Result<BTreeMap<String, String
     Ok(out)
 }
 
+/// The last batch pipeline `id` committed to `table` (0 for none).
+pub async fn app_batch(table: &LakeTable, id: &str) -> Result<u64> {
+    Ok(table.app_version(id).await?.map_or(0, |v| v.max(0) as u64))
+}
+
+/// Bronze, silver, quarantine and the event log.
 #[derive(Debug)]
 pub struct Tables {
     pub bronze: LakeTable,
     pub silver: LakeTable,
     pub quarantine: LakeTable,
     pub event_log: LakeTable,
-    /// Only when gold is configured (a model or a detector).
-    pub gold: Option<GoldTables>,
 }
 
+/// Gold's tables (only when gold is configured: a model or a detector).
 #[derive(Debug)]
 pub struct GoldTables {
     pub scored: LakeTable,
@@ -97,8 +104,8 @@ pub struct GoldTables {
 }
 
 impl Tables {
-    /// `detector_tables`: the detectors that write a table of their own, with its schema.
-    pub async fn open(config: &Config, detector_tables: &[(String, Schema)]) -> Result<Self> {
+    pub async fn open(plan: &Plan) -> Result<Self> {
+        let config = &plan.config;
         let bronze_schema = bronze::schema(&config.schema.fields);
         // Source progress lives in bronze's commits: keep them (see source::progress).
         let keep_log = HashMap::from([(
@@ -111,12 +118,12 @@ impl Tables {
             &bronze_schema,
             keep_log,
             "every landed line, as read",
-        )
-        .await?;
+        );
+        let bronze = bronze.await?;
         let silver = open(
             config,
             SILVER,
-            &silver::schema(config),
+            &plan.silver_schema,
             HashMap::new(),
             "typed, checked, deduplicated transactions",
         )
@@ -137,49 +144,55 @@ impl Tables {
             "one row per flow per batch",
         )
         .await?;
-        let gold = if config.gold.enabled() {
-            let scored = open(
-                config,
-                SCORED,
-                &gold::scored_schema(&silver::schema(config)),
-                HashMap::new(),
-                "every silver row with its anomaly score and explanation",
-            )
-            .await?;
-            let alerts = open(
-                config,
-                ALERTS,
-                &gold::alerts::schema(&gold::alerts::key_columns(&config.gold)),
-                HashMap::new(),
-                "one row per alert from the model or a rule detector",
-            )
-            .await?;
-            let mut detectors = Vec::new();
-            for (name, schema) in detector_tables {
-                let table = open(
-                    config,
-                    &format!("gold/{name}"),
-                    schema,
-                    HashMap::new(),
-                    "the matches of a MATCH_RECOGNIZE detector, measures as columns",
-                )
-                .await?;
-                detectors.push((name.clone(), table));
-            }
-            Some(GoldTables {
-                scored,
-                alerts,
-                detectors,
-            })
-        } else {
-            None
-        };
         Ok(Self {
             bronze,
             silver,
             quarantine,
             event_log,
-            gold,
+        })
+    }
+}
+
+impl GoldTables {
+    /// `detector_tables`: the detectors that write a table of their own, with its schema.
+    pub async fn open(
+        plan: &Plan,
+        gold_plan: &GoldPlan,
+        detector_tables: &[(String, Schema)],
+    ) -> Result<Self> {
+        let config = &plan.config;
+        let scored = open(
+            config,
+            SCORED,
+            &gold::scored_schema(&plan.silver_schema),
+            HashMap::new(),
+            "every silver row with its anomaly score and explanation",
+        )
+        .await?;
+        let alerts = open(
+            config,
+            ALERTS,
+            &gold::alerts::schema(&gold_plan.alert_keys),
+            HashMap::new(),
+            "one row per alert from the model or a rule detector",
+        )
+        .await?;
+        let mut detectors = Vec::new();
+        for (name, schema) in detector_tables {
+            let table = open(
+                config,
+                &format!("gold/{name}"),
+                schema,
+                HashMap::new(),
+                "the matches of a MATCH_RECOGNIZE detector, measures as columns",
+            )
+            .await?;
+            detectors.push((name.clone(), table));
+        }
+        Ok(Self {
+            scored,
+            alerts,
+            detectors,
         })
     }
 }

@@ -9,17 +9,9 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
-    /// A feature the model needs is not a column of the input.
-    #[error(
-        "the input has no column {column:?}, which the model needs (its features: {features}); \
-         score a table with the model's features or pick another model"
-    )]
-    MissingFeature {
-        /// The missing column.
-        column: String,
-        /// All features of the model, comma-separated.
-        features: String,
-    },
+    /// The input could not be read, or lacks a feature the model needs.
+    #[error(transparent)]
+    Input(#[from] isolake_data::input::InputError),
 
     /// An error of the data layer (Delta table, polars).
     #[error(transparent)]

@@ -1,7 +1,7 @@
 //! `isolake-score`: batch scoring of tables and files with any model version.
 //!
 //! ```text
-//! input    what to read: a Delta table (at a version) or CSV / Parquet / NDJSON files
+//! input    (re-exported from isolake-data) a Delta table or CSV / Parquet / NDJSON files
 //! scorer   a loaded model + a polars frame → the frame with anomaly_score, is_anomaly,
 //!          model_name, model_version (and top_features); the pipeline's per-batch call
 //! output   where scored chunks go: Delta, Parquet, CSV or NDJSON, written as they come
@@ -12,14 +12,14 @@
 //! [`Scorer`] into an [`output::Sink`], print the [`ScoreSummary`].
 
 pub mod error;
-pub mod input;
 pub mod output;
 pub mod scorer;
 
 pub use error::{Error, Result};
-pub use input::{FileFormat, Input};
+/// What scoring and training read (it lives in the data layer).
+pub use isolake_data::input::{self, FeatureMatrix, FileFormat, Input};
 pub use output::{OutputFormat, Sink};
 pub use scorer::{
-    ANOMALY_SCORE, CHUNK_ROWS, FeatureMatrix, IS_ANOMALY, MODEL_NAME, MODEL_VERSION, ScoreSummary,
-    Scorer, TOP_FEATURES,
+    ANOMALY_SCORE, CHUNK_ROWS, IS_ANOMALY, MODEL_NAME, MODEL_VERSION, ScoreSummary, Scorer,
+    TOP_FEATURES,
 };

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::{ChildGuard, eventually};
 
 /// The Chromium executable: `$ISOLAKE_CHROMIUM`, else `chromium` (Debian's package, which
 /// `.ci/run` installs) or `chromium-browser` / `google-chrome` on the PATH. Fails (never skips)
@@ -65,33 +67,26 @@ pub fn screenshot(html: &Path, png: &Path, width: u32, height: u32) -> Screensho
         "file://{}",
         html.canonicalize().expect("the page exists").display()
     );
-    let mut child = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("--window-size={width},{height}"))
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("chromium starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child
-        .try_wait()
-        .expect("chromium can be waited on")
-        .is_none()
-    {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chromium took over a minute to render {}", html.display());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut child = ChildGuard::spawn(
+        Command::new(chromium())
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(format!("--window-size={width},{height}"))
+            .arg(format!("--screenshot={}", png.display()))
+            .arg(url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    // On a timeout the guard kills chromium as the panic unwinds.
+    let what = format!("chromium to render {}", html.display());
+    eventually(Duration::from_secs(60), &what, || {
+        child.try_wait().expect("chromium can be waited on")
+    });
     let output = child.wait_with_output().expect("chromium's output");
     assert!(
         output.status.success() && png.exists(),

@@ -6,11 +6,12 @@
 //! group when the test process is gone, so a server shared through a `static` (never
 //! dropped) does not outlive its tests.
 
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+
+use crate::{ChildGuard, eventually_with};
+use std::time::Duration;
 
 /// The `mlflow` executable: `$ISOLAKE_MLFLOW`, else the venv `.ci/run` creates. Fails (never
 /// skips) when it is missing, saying how to get it.
@@ -22,12 +23,6 @@ pub fn mlflow() -> PathBuf {
     )
 }
 
-/// A port nothing listens on right now.
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("a local address").port()
-}
-
 /// A running MLflow server; killed (its whole process group) on drop or when the test
 /// process exits.
 pub struct MlflowServer {
@@ -35,7 +30,8 @@ pub struct MlflowServer {
     pub url: String,
     /// Its data directory (backend store, artifacts, auth database, log).
     pub dir: tempfile::TempDir,
-    server: Child,
+    /// Guarded, so that a panic before the watchdog runs does not leave the server behind.
+    server: ChildGuard,
     watchdog: Child,
 }
 
@@ -44,7 +40,7 @@ impl MlflowServer {
     pub fn start(admin_password: Option<&str>) -> Self {
         let mlflow = mlflow();
         let dir = tempfile::tempdir().expect("a temp dir");
-        let port = free_port();
+        let port = crate::free_port();
         let d = dir.path();
         let mut args = vec![
             "server".to_string(),
@@ -89,7 +85,7 @@ impl MlflowServer {
         for (k, v) in &env {
             cmd.env(k, v);
         }
-        let server = cmd.spawn().expect("start the mlflow server");
+        let server = ChildGuard::spawn(&mut cmd);
         // Stops the group once the test process or the server is gone (a `static` server is
         // never dropped).
         let watchdog = Command::new("sh")
@@ -116,22 +112,20 @@ impl MlflowServer {
         server
     }
 
+    /// Polls `/health` until the server answers; panics with its log after `limit`.
     fn wait_until_up(&self, limit: Duration) {
-        let started = Instant::now();
         let health = format!("{}/health", self.url);
-        while started.elapsed() < limit {
+        let what = format!("the mlflow server to answer {health}");
+        eventually_with(limit, &what, || {
             if let Ok(r) = reqwest::blocking::get(&health)
                 && r.status().is_success()
             {
-                return;
+                return Ok(());
             }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
-        panic!(
-            "mlflow server did not answer {health} within {} s; its log:\n{log}",
-            limit.as_secs()
-        );
+            // Small (start-up lines), and on a timeout what says why.
+            let log = std::fs::read_to_string(self.dir.path().join("server.log"));
+            Err(format!("its log:\n{}", log.unwrap_or_default()))
+        });
     }
 }
 

@@ -2,20 +2,18 @@
 //! leave, in the background, and no query result changes at any compaction.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use isolake_data::polars::prelude::*;
-use isolake_tests::mlflow::free_port;
-use support::{Lake, block_on, generate, metric};
+use isolake_tests::lake::{Lake, block_on, generate, metric};
+use isolake_tests::{eventually_with, free_port};
 
-/// Scrapes `/metrics` until `series` reaches `at_least`.
+/// Scrapes `/metrics` until `series` reaches `at_least` (the last scrape shown on a timeout).
 fn wait_for(url: &str, series: &str, at_least: f64) {
     let client = reqwest::blocking::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    let what = format!("{series} to reach {at_least}");
+    eventually_with(Duration::from_secs(60), &what, || {
         let text = client
             .get(url)
             .send()
@@ -23,14 +21,11 @@ fn wait_for(url: &str, series: &str, at_least: f64) {
             .and_then(|r| r.text().ok())
             .unwrap_or_default();
         if metric(&text, series).is_some_and(|v| v >= at_least) {
-            return;
+            Ok(())
+        } else {
+            Err(text)
         }
-        assert!(
-            Instant::now() < deadline,
-            "{series} never reached {at_least}:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
 }
 
 /// The versions of a table whose commit is a compaction (operation OPTIMIZE).
@@ -117,11 +112,7 @@ fn continuous_runs_compact_small_files_without_changing_any_result() {
         "isolake_compactions_total{pipeline=\"fraud\",table=\"silver\"}",
         1.0,
     );
-    let pid = child.id().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
+    child.sigterm().unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");

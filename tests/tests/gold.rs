@@ -2,37 +2,26 @@
 //! crash-independence on generated data, full refresh, and enrichment from a dimension.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
+use isolake_tests::flink::{self, fixtures};
+use isolake_tests::lake::{Lake, event_sum, generate, sorted_strings, strings};
 use polars::prelude::*;
-use support::{Lake, generate, sorted_strings, strings};
 
-/// The Flink 2.3 reference fixtures (copied from the workplace's shared data; see their
-/// README). Found at run time: a compile-time path goes stale across clones.
-fn fixtures() -> PathBuf {
-    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
-    Path::new(&dir).join("fixtures/flink")
-}
-
-const TXNS_SCHEMA: &str = r#"
-[schema]
-fields = { account_id = "string", timestamp = "timestamp", amount = "double" }
-event_time = "timestamp"
-event_time_format = "epoch_ms"
-
-[[detectors]]
-name = "basic"
-kind = "small_then_large"
-
+/// Flink's DataStream rule with a 60 s window, next to its windowless `basic`.
+const TIMED: &str = r#"
 [[detectors]]
 name = "timed"
 kind = "small_then_large"
 window = "60s"
 "#;
+
+/// The transactions fixture's config with both of Flink's DataStream rules.
+fn txns_config() -> String {
+    flink::txns_config(TIMED)
+}
 
 /// The alerts of `detector` as Flink prints them: sorted JSON objects.
 fn flink_rows(lake: &Lake, detector: &str) -> Vec<serde_json::Value> {
@@ -82,23 +71,11 @@ fn assert_flink_alerts(lake: &Lake, how: &str) {
     assert_eq!(flink_rows(lake, "timed"), timed, "{how}: 60 s window");
 }
 
-fn fixture_lines() -> Vec<String> {
-    std::fs::read_to_string(fixtures().join("txns/txns.json"))
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn flink_datastream_fixture_gives_exactly_flinks_alerts() {
     let tmp = tempfile::tempdir().unwrap();
-    let lake = Lake::new(tmp.path(), "stability_ms = 1", TXNS_SCHEMA);
-    std::fs::copy(
-        fixtures().join("txns/txns.json"),
-        lake.landing().join("txns.json"),
-    )
-    .unwrap();
+    let lake = Lake::new(tmp.path(), "stability_ms = 1", &txns_config());
+    std::fs::copy(flink::txns_json(), lake.landing().join("txns.json")).unwrap();
     lake.run_with(&["run", "--once", "--drain"]);
     assert_flink_alerts(&lake, "one file");
     // Every alert names its two rows, small first.
@@ -110,12 +87,12 @@ fn flink_datastream_fixture_gives_exactly_flinks_alerts() {
 #[test]
 fn flink_alerts_do_not_depend_on_batches_or_restarts() {
     let tmp = tempfile::tempdir().unwrap();
-    let lines = fixture_lines();
+    let lines = flink::txns_lines();
     // One row per file, one file per batch, in one run.
     let split = Lake::new(
         &tmp.path().join("split"),
         "stability_ms = 1\nmax_files_per_batch = 1",
-        TXNS_SCHEMA,
+        &txns_config(),
     );
     for (i, line) in lines.iter().enumerate() {
         std::fs::write(split.landing().join(format!("row-{i:03}.json")), line).unwrap();
@@ -127,7 +104,7 @@ fn flink_alerts_do_not_depend_on_batches_or_restarts() {
     let restarted = Lake::new(
         &tmp.path().join("restarted"),
         "stability_ms = 1",
-        TXNS_SCHEMA,
+        &txns_config(),
     );
     for (i, line) in lines.iter().enumerate() {
         std::fs::write(restarted.landing().join(format!("row-{i:03}.json")), line).unwrap();
@@ -341,7 +318,10 @@ fn alerts_carry_dimension_fields_and_an_upsert_changes_later_alerts_only() {
     let lake = Lake::new(
         tmp.path(),
         "stability_ms = 1",
-        &format!("{TXNS_SCHEMA}\n[dimensions.accounts]\nkey = \"account_id\"\n"),
+        &format!(
+            "{}\n[dimensions.accounts]\nkey = \"account_id\"\n",
+            txns_config()
+        ),
     );
     let accounts = tmp.path().join("accounts.csv");
     std::fs::write(
@@ -356,7 +336,7 @@ fn alerts_carry_dimension_fields_and_an_upsert_changes_later_alerts_only() {
         "--file",
         accounts.to_str().unwrap(),
     ]);
-    let lines = fixture_lines();
+    let lines = flink::txns_lines();
     // Up to a1's large payment (line 19) and a row 10 s later, so that the watermark
     // (latest − 5 s) passes it; the rest after an upsert.
     std::fs::write(lake.landing().join("part-1.json"), lines[..20].join("\n")).unwrap();
@@ -418,7 +398,7 @@ fn alerts_carry_dimension_fields_and_an_upsert_changes_later_alerts_only() {
 #[test]
 fn rows_behind_the_watermark_are_scored_but_skip_sequence_rules_and_are_counted() {
     let tmp = tempfile::tempdir().unwrap();
-    let lake = Lake::new(tmp.path(), "stability_ms = 1", TXNS_SCHEMA);
+    let lake = Lake::new(tmp.path(), "stability_ms = 1", &txns_config());
     let rows = [
         r#"{"account_id":"x","timestamp":1000000,"amount":0.5}"#,
         r#"{"account_id":"y","timestamp":1030000,"amount":20.0}"#,
@@ -442,10 +422,7 @@ fn rows_behind_the_watermark_are_scored_but_skip_sequence_rules_and_are_counted(
         5,
         "late rows still scored"
     );
-    assert_eq!(
-        support::event_sum(&lake.read("event_log"), "gold", "late"),
-        1
-    );
+    assert_eq!(event_sum(&lake.read("event_log"), "gold", "late"), 1);
 }
 
 #[test]

@@ -3,17 +3,15 @@
 //! MLflow server, stopped mid-run), and the two `on_missing_model` modes.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod support;
-
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use isolake_tests::lake::{Lake, generate, sorted_strings, strings};
 use isolake_tests::mlflow::MlflowServer;
+use isolake_tests::registry::{labelled_table, ok, train};
+use isolake_tests::{ChildGuard, eventually};
 use polars::prelude::*;
-use support::{Lake, generate, sorted_strings, strings};
 
 fn model_config(registry: &str, extra: &str) -> String {
     format!(
@@ -26,8 +24,8 @@ fn model_config(registry: &str, extra: &str) -> String {
 /// Trains a model on a fresh labelled table (`seed` makes it differ) and points
 /// `production` at it; returns the registered version's URI.
 fn train_and_promote(dir: &Path, registry: &str, seed: u64) -> String {
-    let table = common::labelled_table(dir, &format!("train-{seed}"), 3_000, seed);
-    common::ok(&common::train(
+    let table = labelled_table(dir, &format!("train-{seed}"), 3_000, seed);
+    ok(&train(
         registry,
         &table,
         "fraud",
@@ -36,34 +34,26 @@ fn train_and_promote(dir: &Path, registry: &str, seed: u64) -> String {
     ))
 }
 
-/// Waits until gold has scored `rows` rows (or panics after `limit`).
-fn wait_for_scored(lake: &Lake, rows: usize, child: &mut Child, limit: Duration) -> DataFrame {
-    let started = Instant::now();
-    loop {
+/// Waits until gold has scored `rows` rows (or panics after `limit`, or at once if the run
+/// exits: it must not).
+fn wait_for_scored(lake: &Lake, rows: usize, child: &mut ChildGuard, limit: Duration) -> DataFrame {
+    let what = format!("gold to reach {rows} rows");
+    eventually(limit, &what, || {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the continuous run exited early: {status:?}");
         }
         let path = lake.dir.join("lake/gold/scored_transactions");
-        if path.join("_delta_log").is_dir() {
-            let scored = lake.read("gold/scored_transactions");
-            if scored.height() >= rows {
-                return scored;
-            }
+        if !path.join("_delta_log").is_dir() {
+            return None;
         }
-        assert!(
-            started.elapsed() < limit,
-            "gold did not reach {rows} rows in {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        let scored = lake.read("gold/scored_transactions");
+        (scored.height() >= rows).then_some(scored)
+    })
 }
 
-fn stop(child: Child) {
-    let pid = child.id() as i32;
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
+/// SIGTERM, which must end the run cleanly.
+fn stop(child: ChildGuard) {
+    child.sigterm().unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -164,13 +154,12 @@ fn scoring_continues_with_the_cached_version_while_mlflow_is_down() {
         "stability_ms = 1",
         &model_config(&server.url, ""),
     );
-    let mut child = lake
-        .command(&["run", "--continuous"])
-        .env("ISOLAKE_MODEL_CACHE", tmp.path().join("cache"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = ChildGuard::spawn(
+        lake.command(&["run", "--continuous"])
+            .env("ISOLAKE_MODEL_CACHE", tmp.path().join("cache"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+    );
     generate(&lake.landing(), 1_000, 1, 201, 0.0);
     wait_for_scored(&lake, 1_000, &mut child, Duration::from_secs(90));
 

@@ -2,12 +2,10 @@
 //! with the same rows as isolake's own read — before and after `optimize`.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod support;
-
+use isolake_tests::lake::{Lake, generate, strings};
+use isolake_tests::registry::{labelled_table, ok, train};
 use isolake_tests::run_python;
 use polars::prelude::*;
-use support::{Lake, generate, strings};
 
 /// (table, key expression parts, numeric column) of each table compared.
 const TABLES: [(&str, &[&str], &str); 5] = [
@@ -119,8 +117,8 @@ fn every_table_reads_the_same_in_deltalake_and_duckdb_before_and_after_optimize(
     let tmp = tempfile::tempdir().unwrap();
     let registry = tmp.path().join("registry");
     let registry = registry.to_str().unwrap();
-    let table = common::labelled_table(tmp.path(), "train", 3_000, 4);
-    common::ok(&common::train(
+    let table = labelled_table(tmp.path(), "train", 3_000, 4);
+    ok(&train(
         registry,
         &table,
         "fraud",

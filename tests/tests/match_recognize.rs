@@ -4,17 +4,11 @@
 //! batches, and with a restart after every batch.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use std::path::Path;
 
-use std::path::{Path, PathBuf};
-
+use isolake_tests::flink::{self, fixtures};
+use isolake_tests::lake::{Lake, strings};
 use polars::prelude::*;
-use support::{Lake, strings};
-
-fn fixtures() -> PathBuf {
-    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
-    Path::new(&dir).join("fixtures/flink")
-}
 
 const Q1: &str = "
 SELECT *
@@ -242,11 +236,7 @@ fn flinks_tutorial_queries_give_flinks_matches() {
 fn small_then_large_as_match_recognize_gives_flinks_matches() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = Lake::new(tmp.path(), "stability_ms = 1", &txns_config());
-    std::fs::copy(
-        fixtures().join("txns/txns.json"),
-        lake.landing().join("txns.json"),
-    )
-    .unwrap();
+    std::fs::copy(flink::txns_json(), lake.landing().join("txns.json")).unwrap();
     lake.run_with(&["run", "--once", "--drain"]);
     assert_txns(&lake, "one batch");
 }

@@ -1,12 +1,10 @@
 //! `run --continuous --metrics-addr`: Prometheus text on /metrics, scraped during a run.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use std::time::Duration;
 
-use std::time::{Duration, Instant};
-
-use isolake_tests::mlflow::free_port;
-use support::{Lake, generate, metric};
+use isolake_tests::lake::{Lake, generate, metric};
+use isolake_tests::{eventually_with, free_port};
 
 #[test]
 fn metrics_are_served_and_follow_the_batches() {
@@ -22,8 +20,8 @@ fn metrics_are_served_and_follow_the_batches() {
     generate(&lake.landing(), 3_000, 3, 8, 0.0);
     let url = format!("http://{addr}/metrics");
     let client = reqwest::blocking::Client::new();
-    let started = Instant::now();
-    let text = loop {
+    let what = "/metrics to count 3000 bronze rows";
+    let text = eventually_with(Duration::from_secs(60), what, || {
         let text = client
             .get(&url)
             .send()
@@ -35,14 +33,11 @@ fn metrics_are_served_and_follow_the_batches() {
             "isolake_rows_total{pipeline=\"fraud\",layer=\"bronze\"}",
         ) == Some(3000.0)
         {
-            break text;
+            Ok(text)
+        } else {
+            Err(text)
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no metrics: {text}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    });
     let silver = metric(
         &text,
         "isolake_rows_total{pipeline=\"fraud\",layer=\"silver\"}",
@@ -81,11 +76,7 @@ fn metrics_are_served_and_follow_the_batches() {
     let missing = client.get(format!("http://{addr}/nope")).send().unwrap();
     assert_eq!(missing.status().as_u16(), 404);
 
-    let pid = child.id().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
+    child.sigterm().unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),

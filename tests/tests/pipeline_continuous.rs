@@ -1,26 +1,19 @@
 //! Continuous mode: new files without restart, half-written files, clean shutdown.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::io::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{Lake, generate, non_null, strings};
+use isolake_tests::eventually;
+use isolake_tests::lake::{Lake, generate, non_null, strings};
 
+/// Waits until silver holds `rows` rows.
 fn wait_for_silver(lake: &Lake, rows: usize) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    let what = format!("silver to reach {rows} rows");
+    eventually(Duration::from_secs(60), &what, || {
         let silver_exists = lake.dir.join("lake/silver/_delta_log").exists();
-        if silver_exists && lake.read("silver").height() >= rows {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "silver never reached {rows} rows"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        (silver_exists && lake.read("silver").height() >= rows).then_some(())
+    });
 }
 
 #[test]
@@ -69,18 +62,9 @@ fn continuous_mode_picks_up_files_waits_for_complete_ones_and_stops_on_sigterm()
     );
 
     // 3. SIGTERM: finish, commit, exit 0.
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let status = child.sigterm().unwrap();
     assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "continuous run exited with {status:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "continuous run ignored SIGTERM");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let what = "the continuous run to exit on SIGTERM (not ignore it)";
+    let status = eventually(Duration::from_secs(20), what, || child.try_wait().unwrap());
+    assert!(status.success(), "continuous run exited with {status:?}");
 }

@@ -1,13 +1,12 @@
 //! Exactly once across crashes, and one running pipeline per id.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
+use isolake_tests::eventually;
+use isolake_tests::lake::{Lake, count_lines, generate, sorted_strings};
 use polars::prelude::*;
-use support::{Lake, count_lines, generate, sorted_strings};
 
 const LIMITS: &str = "stability_ms = 1\nmax_files_per_batch = 4";
 
@@ -98,20 +97,11 @@ fn a_second_run_is_refused_and_a_killed_runs_lock_is_recovered() {
     generate(&lake.landing(), 2_000, 4, 5, 0.0);
     let mut first = lake.spawn(&["run", "--continuous"]);
     // Wait until the first run has loaded the files (it holds the lock from start-up).
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while lake
-        .dir
-        .join("lake/silver/_delta_log")
-        .read_dir()
-        .map_or(0, |d| d.count())
-        < 2
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first run loaded nothing"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let what = "the first run to load the files (two entries in silver's log)";
+    eventually(Duration::from_secs(60), what, || {
+        let log = lake.dir.join("lake/silver/_delta_log");
+        (log.read_dir().map_or(0, |d| d.count()) >= 2).then_some(())
+    });
     let second = lake.command(&["run", "--once"]).output().unwrap();
     assert_eq!(second.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&second.stderr);

@@ -1,10 +1,8 @@
 //! Bad input never crashes the pipeline nor loses a line; schema evolution modes; `fail`.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
+use isolake_tests::lake::{Lake, count_lines, event_sum, generate, non_null, strings};
 use serde_json::json;
-use support::{Lake, count_lines, event_sum, generate, non_null, strings};
 
 fn record(id: &str, amount: f64) -> String {
     json!({

@@ -2,27 +2,13 @@
 //! and clear errors (exit 2) for bad SQL or an unknown table.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use isolake_tests::flink;
+use isolake_tests::lake::{Lake, read_parquet_rows};
 
-use std::path::{Path, PathBuf};
-
-use support::Lake;
-
-fn fixture() -> PathBuf {
-    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
-    Path::new(&dir).join("fixtures/flink/txns/txns.json")
+/// The transactions fixture's config: its schema and Flink's windowless rule, `basic`.
+fn config() -> String {
+    flink::txns_config("")
 }
-
-const CONFIG: &str = r#"
-[schema]
-fields = { account_id = "string", timestamp = "timestamp", amount = "double" }
-event_time = "timestamp"
-event_time_format = "epoch_ms"
-
-[[detectors]]
-name = "basic"
-kind = "small_then_large"
-"#;
 
 fn stdout(lake: &Lake, args: &[&str]) -> String {
     String::from_utf8(lake.run_with(args).stdout).unwrap()
@@ -31,12 +17,8 @@ fn stdout(lake: &Lake, args: &[&str]) -> String {
 #[test]
 fn sql_over_named_tables_with_time_travel_and_formats() {
     let tmp = tempfile::tempdir().unwrap();
-    let lake = Lake::new(tmp.path(), "stability_ms = 1", CONFIG);
-    let lines: Vec<String> = std::fs::read_to_string(fixture())
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let lake = Lake::new(tmp.path(), "stability_ms = 1", &config());
+    let lines = flink::txns_lines();
     std::fs::write(lake.landing().join("a.json"), lines[..20].join("\n")).unwrap();
     lake.run_once();
     std::fs::write(lake.landing().join("b.json"), lines[20..].join("\n")).unwrap();
@@ -120,7 +102,7 @@ fn sql_over_named_tables_with_time_travel_and_formats() {
         out.to_str().unwrap(),
         "SELECT * FROM scored_transactions",
     ]);
-    assert_eq!(support::read_parquet_rows(&out), 27);
+    assert_eq!(read_parquet_rows(&out), 27);
 
     let table = stdout(
         &lake,
@@ -140,8 +122,8 @@ fn sql_over_named_tables_with_time_travel_and_formats() {
 #[test]
 fn bad_sql_and_unknown_tables_exit_2_with_a_clear_message() {
     let tmp = tempfile::tempdir().unwrap();
-    let lake = Lake::new(tmp.path(), "stability_ms = 1", CONFIG);
-    std::fs::copy(fixture(), lake.landing().join("t.json")).unwrap();
+    let lake = Lake::new(tmp.path(), "stability_ms = 1", &config());
+    std::fs::copy(flink::txns_json(), lake.landing().join("t.json")).unwrap();
     lake.run_once();
     for (sql, needle) in [
         ("SELEC 1", "invalid SQL"),
@@ -167,13 +149,9 @@ fn tables_checkpoint_at_the_configured_interval() {
     let lake = Lake::new(
         tmp.path(),
         "stability_ms = 1\nmax_files_per_batch = 1",
-        &format!("{CONFIG}\n[maintenance]\ncheckpoint_interval = 2\n"),
+        &format!("{}\n[maintenance]\ncheckpoint_interval = 2\n", config()),
     );
-    let lines: Vec<String> = std::fs::read_to_string(fixture())
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let lines = flink::txns_lines();
     for (i, chunk) in lines.chunks(6).enumerate() {
         std::fs::write(lake.landing().join(format!("p{i}.json")), chunk.join("\n")).unwrap();
     }

@@ -2,13 +2,11 @@
 //! score, promotion, run keys, gates, the checksum of cached artifacts, concurrent writers.
 #![allow(clippy::unwrap_used)] // a test fails by panicking
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{labelled_table, ok, run, scores, train};
 use isolake_models::Registry;
 use isolake_models::registry::{RunData, TAG_REPLACED_BY};
+use isolake_tests::registry::{labelled_table, ok, run, scores, train};
 
 fn version_json(registry: &Path, model: &str, version: u64) -> serde_json::Value {
     let path = registry.join(format!("models/{model}/versions/{version}/version.json"));
@@ -22,7 +20,7 @@ fn score(
     out: &Path,
     cache: &Path,
 ) -> std::process::Output {
-    common::score(registry, model, input, out, cache, &[])
+    isolake_tests::registry::score(registry, model, input, out, cache, &[])
 }
 
 #[test]

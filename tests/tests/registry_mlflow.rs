@@ -3,13 +3,12 @@
 //! MLflow's own REST API; basic auth; a server that is down.
 #![allow(clippy::unwrap_used)] // a test fails by panicking
 
-mod common;
-
 use std::path::Path;
 use std::sync::OnceLock;
 
-use common::{labelled_table, ok, scores, train};
-use isolake_tests::mlflow::{MlflowServer, free_port};
+use isolake_tests::free_port;
+use isolake_tests::mlflow::MlflowServer;
+use isolake_tests::registry::{labelled_table, ok, scores, train};
 use serde_json::Value;
 
 /// One server for the tests of this binary (each uses its own model and experiment).
@@ -57,7 +56,7 @@ fn score(
     cache: &Path,
     env: &[(&str, &str)],
 ) -> std::process::Output {
-    common::score(registry, model, table(), out, cache, env)
+    isolake_tests::registry::score(registry, model, table(), out, cache, env)
 }
 
 #[test]

@@ -10,7 +10,7 @@ pub enum Error {
 
     /// Reading the input failed (exit 2).
     #[error(transparent)]
-    Input(#[from] isolake_score::Error),
+    Input(#[from] isolake_data::input::InputError),
 
     /// Fitting, saving or the registry failed (exit 2, or 3 for the registry).
     #[error(transparent)]
@@ -52,7 +52,6 @@ impl Error {
         match self {
             Error::Gate { .. } => 4,
             Error::Model(m) => model(m),
-            Error::Input(isolake_score::Error::Model(m)) => model(m),
             Error::Usage(_) | Error::Input(_) | Error::Polars(_) => 2,
         }
     }

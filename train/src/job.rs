@@ -7,10 +7,10 @@
 
 use std::time::Instant;
 
+use isolake_data::input::{self, FeatureMatrix, Input};
 use isolake_data::polars::prelude::*;
 use isolake_models::registry::{ModelVersion, Registry, RunData, RunInfo, RunStatus, TAG_RUN_KEY};
 use isolake_models::{Contamination, IsolationForest, MaxFeatures, MaxSamples, TrainingDataRef};
-use isolake_score::{FeatureMatrix, Input, input};
 use linfa::ParamGuard;
 use serde_json::json;
 

@@ -1,23 +1,26 @@
-//! The pipeline's declaration (`isolake.toml`): what to load, where to, how to type and check it.
+//! The pipeline's declaration (`isolake.toml`) as plain data: what to load, where to, how to
+//! type and check it. Nothing here is compiled: expressions and queries stay text, and
+//! [`crate::plan`] compiles them (so `validate` and `run` accept exactly the same files).
 //!
-//! [`Config::load`] parses the file with every key's position kept, so that `validate` can
-//! report *all* mistakes at once, each with its key and line, instead of the first one only.
+//! ```text
+//! mod         the data types and their defaults
+//! walker      TOML values with their positions → typed values or issues
+//! parse       the document → Config (every problem with key and line, not the first only)
+//! parse_gold  [model], [[detectors]], [gold], [dimensions.*]
+//! ```
+//!
 //! Defaults make the canonical transaction record work from a three-key file.
 
-mod gold;
 mod parse;
+mod parse_gold;
+mod walker;
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use isolake_data::record::{CANONICAL_FIELDS, EVENT_TIME, FieldType, KEY, NUMERIC_FEATURES};
-
-pub use gold::{
-    DetectorConfig, DetectorKind, DimensionConfig, GoldConfig, ModelConfig, OnMissingModel,
-};
-pub use parse::ConfigIssue;
-
-use crate::error::{Error, Result};
 
 /// A whole pipeline declaration, with defaults filled in.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +40,51 @@ pub struct Config {
     /// Gold: the model, the rule detectors, dimension tables.
     pub gold: GoldConfig,
     pub maintenance: Maintenance,
+    /// Where each key's value stands in the file (dotted key path → 1-based line), so that a
+    /// problem found when the plan compiles a value still names its line.
+    pub lines: BTreeMap<String, usize>,
+}
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// Dotted key path, e.g. `source.stability_ms` or `expectations[2].action`.
+    pub key: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: `{}`: {}", self.key, self.message),
+            None => write!(f, "`{}`: {}", self.key, self.message),
+        }
+    }
+}
+
+/// Why a config cannot be used: it cannot be read, or it has problems (every one of them).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} has {} problem(s):\n{}", path.display(), issues.len(), list(issues))]
+    Invalid {
+        path: PathBuf,
+        issues: Vec<ConfigIssue>,
+    },
+}
+
+fn list(issues: &[ConfigIssue]) -> String {
+    issues
+        .iter()
+        .map(|i| format!("  {i}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Table upkeep while the pipeline runs (`[maintenance]`).
@@ -146,22 +194,6 @@ pub struct BatchLimits {
 }
 
 impl Config {
-    /// Reads and checks a config file. Relative `lake` and `landing` paths are resolved
-    /// against the file's directory, so a pipeline behaves the same from any working dir.
-    pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        Self::from_toml(&text, base).map_err(|issues| Error::Config {
-            path: path.to_path_buf(),
-            issues,
-        })
-    }
-
-    /// Parses config text; every problem found is returned, each with its key and line.
-    pub fn from_toml(text: &str, base: &Path) -> std::result::Result<Self, Vec<ConfigIssue>> {
-        parse::parse(text, base)
-    }
-
     pub fn table_location(&self, table: &str) -> String {
         format!("{}/{}", self.lake.trim_end_matches('/'), table)
     }
@@ -181,6 +213,95 @@ impl Config {
                     .map(|(_, ty)| *ty)
             })
     }
+}
+
+/// Gold's declaration. Gold runs when a model or a detector is declared.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GoldConfig {
+    pub model: Option<ModelConfig>,
+    pub detectors: Vec<DetectorConfig>,
+    /// Rows whose event time is more than this behind the latest seen are late: scored, but
+    /// skipped by sequence rules (Flink's bounded out-of-orderness).
+    pub allowed_lateness: Duration,
+    /// Dimension tables joined to alerts (`[dimensions.accounts]`).
+    pub dimensions: Vec<DimensionConfig>,
+}
+
+impl GoldConfig {
+    pub fn enabled(&self) -> bool {
+        self.model.is_some() || !self.detectors.is_empty()
+    }
+}
+
+/// The model that scores every silver row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    /// `models:/NAME@ALIAS`, `models:/NAME/VERSION` or an artifact file.
+    pub uri: String,
+    /// Registry location; `None`: `$MLFLOW_TRACKING_URI`, else `<lake>/_registry`.
+    pub registry: Option<String>,
+    /// How often an alias is resolved again in continuous mode (hot swap).
+    pub refresh: Duration,
+    pub on_missing: OnMissingModel,
+    /// How many features `top_features` names (0: none).
+    pub explain: usize,
+    /// Score at or above which a row becomes an alert; `None`: the model's own `is_anomaly`.
+    pub alert_threshold: Option<f64>,
+    /// Column model alerts are keyed by (default `account_id` when the schema has it).
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnMissingModel {
+    /// Score columns are null, rules still run, the event log warns.
+    SkipScoring,
+    /// The batch fails.
+    Fail,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorConfig {
+    pub name: String,
+    pub kind: DetectorKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DetectorKind {
+    /// Flink's DataStream fraud rule: per key, an amount below `small` immediately followed
+    /// (the key's next row in event time) by one above `large`, within `window` (inclusive).
+    SmallThenLarge {
+        key: String,
+        amount: String,
+        small: f64,
+        large: f64,
+        window: Option<Duration>,
+    },
+    /// A per-row SQL predicate.
+    Threshold { expr: String, key: Option<String> },
+    /// A Flink SQL `MATCH_RECOGNIZE` query over the silver stream, named `table` in the query.
+    MatchRecognize {
+        table: String,
+        sql: String,
+        /// Also write `gold/<name>` with the measures as typed columns.
+        output_table: bool,
+    },
+}
+
+impl DetectorKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DetectorKind::SmallThenLarge { .. } => "small_then_large",
+            DetectorKind::Threshold { .. } => "threshold",
+            DetectorKind::MatchRecognize { .. } => "match_recognize",
+        }
+    }
+}
+
+/// A dimension table joined to alerts whose key column is `key`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DimensionConfig {
+    pub name: String,
+    pub key: String,
 }
 
 impl Default for SchemaConfig {
@@ -229,6 +350,20 @@ pub fn canonical_expectations() -> Vec<Expectation> {
             action: Action::Quarantine,
         },
     ]
+}
+
+/// Paths are made absolute against the config's directory; URLs are kept.
+pub fn resolve_location(location: &str, base: &Path) -> String {
+    if location.contains("://") {
+        return location.to_string();
+    }
+    let path = Path::new(location);
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    };
+    joined.to_string_lossy().into_owned()
 }
 
 /// Parses `500ms`, `30s`, `15m`, `24h`, `7d` (a bare number is seconds).

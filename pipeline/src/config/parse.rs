@@ -1,38 +1,16 @@
 //! Walks the TOML document with positions kept and builds a [`Config`], collecting every
 //! problem (unknown key, wrong type, bad value) with its key path and line.
 
-use std::fmt;
-use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
-use isolake_data::record::FieldType;
-use toml::Spanned;
-use toml::de::{DeTable, DeValue};
+use toml::de::DeTable;
 
+use super::walker::{Value, Walker, get};
 use super::{
-    Action, BatchLimits, Config, Evolution, Expectation, SchemaConfig, SilverConfig, SourceConfig,
-    canonical_expectations, parse_duration,
+    Action, BatchLimits, Config, ConfigError, ConfigIssue, Evolution, Expectation, Maintenance,
+    SchemaConfig, SilverConfig, SourceConfig, canonical_expectations, resolve_location,
 };
-
-/// One problem in a config file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigIssue {
-    /// Dotted key path, e.g. `source.stability_ms` or `expectations[2].action`.
-    pub key: String,
-    /// 1-based line, when known.
-    pub line: Option<usize>,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigIssue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "line {line}: `{}`: {}", self.key, self.message),
-            None => write!(f, "`{}`: {}", self.key, self.message),
-        }
-    }
-}
 
 const DEFAULT_PATTERNS: [&str; 6] = [
     "*.json",
@@ -43,262 +21,71 @@ const DEFAULT_PATTERNS: [&str; 6] = [
     "*.ndjson.gz",
 ];
 
-pub(super) struct Walker<'t> {
-    text: &'t str,
-    issues: Vec<ConfigIssue>,
-}
+const ROOT_KEYS: [&str; 12] = [
+    "id",
+    "lake",
+    "trigger_interval",
+    "maintenance",
+    "source",
+    "schema",
+    "silver",
+    "expectations",
+    "model",
+    "detectors",
+    "gold",
+    "dimensions",
+];
 
-pub(super) type Value<'i> = Spanned<DeValue<'i>>;
-
-impl<'t> Walker<'t> {
-    pub(super) fn line(&self, span: Range<usize>) -> usize {
-        let end = span.start.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count()
-            + 1
-    }
-
-    pub(super) fn issue(
-        &mut self,
-        key: &str,
-        span: Option<Range<usize>>,
-        message: impl Into<String>,
-    ) {
-        let line = span.map(|s| self.line(s));
-        self.issues.push(ConfigIssue {
-            key: key.to_string(),
-            line,
-            message: message.into(),
-        });
-    }
-
-    /// Reports keys of `table` not in `known`.
-    pub(super) fn unknown_keys(&mut self, prefix: &str, table: &DeTable<'_>, known: &[&str]) {
-        for (key, _) in table.iter() {
-            if !known.contains(&key.get_ref().as_ref()) {
-                let path = join(prefix, key.get_ref());
-                self.issue(
-                    &path,
-                    Some(key.span()),
-                    format!("unknown key (expected one of: {})", known.join(", ")),
-                );
-            }
+impl Config {
+    /// Reads a config file as data (nothing compiled: see [`crate::plan::Plan::load`] for the
+    /// checked, runnable form). Relative `lake` and `landing` paths are resolved against the
+    /// file's directory, so a pipeline behaves the same from any working dir.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let (config, issues) = Self::read(path)?;
+        match issues.is_empty() {
+            true => Ok(config),
+            false => Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                issues,
+            }),
         }
     }
 
-    pub(super) fn string(&mut self, path: &str, value: &Value<'_>) -> Option<String> {
-        match value.get_ref().as_str() {
-            Some(s) => Some(s.to_string()),
-            None => {
-                let found = value.get_ref().type_str();
-                self.issue(
-                    path,
-                    Some(value.span()),
-                    format!("expected a string, found {found}"),
-                );
-                None
-            }
+    /// The file's config with defaults where a value is wrong, and every problem found.
+    pub fn read(path: &Path) -> Result<(Self, Vec<ConfigIssue>), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Ok(parse(&text, base))
+    }
+
+    /// The config with defaults standing in for wrong values, and every problem found.
+    pub fn parse_all(text: &str, base: &Path) -> (Self, Vec<ConfigIssue>) {
+        parse(text, base)
+    }
+
+    /// Parses config text; every problem found is returned, each with its key and line.
+    pub fn from_toml(text: &str, base: &Path) -> Result<Self, Vec<ConfigIssue>> {
+        let (config, issues) = parse(text, base);
+        match issues.is_empty() {
+            true => Ok(config),
+            false => Err(issues),
         }
-    }
-
-    pub(super) fn boolean(&mut self, path: &str, value: &Value<'_>) -> Option<bool> {
-        match value.get_ref().as_bool() {
-            Some(b) => Some(b),
-            None => {
-                let found = value.get_ref().type_str();
-                self.issue(
-                    path,
-                    Some(value.span()),
-                    format!("expected true or false, found {found}"),
-                );
-                None
-            }
-        }
-    }
-
-    pub(super) fn positive_integer(&mut self, path: &str, value: &Value<'_>) -> Option<u64> {
-        let parsed = value
-            .get_ref()
-            .as_integer()
-            .and_then(|i| u64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok());
-        match parsed {
-            Some(n) if n > 0 => Some(n),
-            _ => {
-                self.issue(path, Some(value.span()), "expected a positive integer");
-                None
-            }
-        }
-    }
-
-    pub(super) fn duration(&mut self, path: &str, value: &Value<'_>) -> Option<Duration> {
-        let text = self.string(path, value)?;
-        let parsed = parse_duration(&text);
-        if parsed.is_none() {
-            self.issue(
-                path,
-                Some(value.span()),
-                format!("{text:?} is not a duration (examples: 500ms, 30s, 15m, 24h, 7d)"),
-            );
-        }
-        parsed
-    }
-
-    pub(super) fn number(&mut self, path: &str, value: &Value<'_>) -> Option<f64> {
-        let v = value.get_ref();
-        let parsed = match (v.as_float(), v.as_integer()) {
-            (Some(f), _) => f.as_str().replace('_', "").parse::<f64>().ok(),
-            (None, Some(i)) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
-                .ok()
-                .map(|i| i as f64),
-            (None, None) => None,
-        };
-        if parsed.is_none_or(|n| !n.is_finite()) {
-            self.issue(path, Some(value.span()), "expected a number");
-            return None;
-        }
-        parsed
-    }
-
-    pub(super) fn field_type(&mut self, path: &str, value: &Value<'_>) -> Option<FieldType> {
-        let text = self.string(path, value)?;
-        let ty = match text.as_str() {
-            "string" => FieldType::String,
-            "integer" | "int" | "long" | "bigint" => FieldType::Integer,
-            "double" | "float" => FieldType::Double,
-            "boolean" | "bool" => FieldType::Boolean,
-            "timestamp" => FieldType::Timestamp,
-            _ => {
-                self.issue(
-                    path,
-                    Some(value.span()),
-                    format!("{text:?} is not a type (string, integer, double, boolean, timestamp)"),
-                );
-                return None;
-            }
-        };
-        Some(ty)
-    }
-
-    pub(super) fn action(&mut self, path: &str, value: &Value<'_>) -> Option<Action> {
-        let text = self.string(path, value)?;
-        let action = match text.as_str() {
-            "warn" => Action::Warn,
-            "drop" => Action::Drop,
-            "quarantine" => Action::Quarantine,
-            "fail" => Action::Fail,
-            _ => {
-                self.issue(
-                    path,
-                    Some(value.span()),
-                    format!("{text:?} is not an action (warn, drop, quarantine, fail)"),
-                );
-                return None;
-            }
-        };
-        Some(action)
-    }
-
-    pub(super) fn table<'a, 'i>(
-        &mut self,
-        path: &str,
-        value: &'a Value<'i>,
-    ) -> Option<&'a DeTable<'i>> {
-        let table = value.get_ref().as_table();
-        if table.is_none() {
-            let found = value.get_ref().type_str();
-            self.issue(
-                path,
-                Some(value.span()),
-                format!("expected a table, found {found}"),
-            );
-        }
-        table
-    }
-
-    /// A `{ name = "type", ... }` table, in file order.
-    fn typed_fields(
-        &mut self,
-        path: &str,
-        value: &Value<'_>,
-    ) -> Vec<(String, FieldType, Range<usize>)> {
-        let Some(table) = self.table(path, value) else {
-            return Vec::new();
-        };
-        let mut entries: Vec<_> = table.iter().collect();
-        entries.sort_by_key(|(k, _)| k.span().start);
-        let mut out = Vec::new();
-        for (key, ty) in entries {
-            let sub = join(path, key.get_ref());
-            if let Some(t) = self.field_type(&sub, ty) {
-                out.push((key.get_ref().to_string(), t, key.span()));
-            }
-        }
-        out
     }
 }
 
-fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() {
-        key.to_string()
-    } else {
-        format!("{prefix}.{key}")
-    }
-}
-
-pub(super) fn get<'a, 'i>(table: &'a DeTable<'i>, key: &str) -> Option<&'a Value<'i>> {
-    table
-        .iter()
-        .find(|(k, _)| k.get_ref() == key)
-        .map(|(_, v)| v)
-}
-
-pub(super) fn parse(text: &str, base: &Path) -> Result<Config, Vec<ConfigIssue>> {
+/// The config (defaults standing in for wrong values) and every problem, sorted by line.
+pub(super) fn parse(text: &str, base: &Path) -> (Config, Vec<ConfigIssue>) {
     let (doc, errors) = DeTable::parse_recoverable(text);
-    let mut w = Walker {
-        text,
-        issues: Vec::new(),
-    };
+    let mut w = Walker::new(text);
     for e in &errors {
         w.issue("(syntax)", e.span(), e.message().to_string());
     }
     let root = doc.get_ref();
-    w.unknown_keys(
-        "",
-        root,
-        &[
-            "id",
-            "lake",
-            "trigger_interval",
-            "maintenance",
-            "source",
-            "schema",
-            "silver",
-            "expectations",
-            "model",
-            "detectors",
-            "gold",
-            "dimensions",
-        ],
-    );
-
-    let id = match get(root, "id") {
-        Some(v) => w.string("id", v).filter(|id| {
-            let ok = !id.is_empty()
-                && id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
-            if !ok {
-                w.issue("id", Some(v.span()), "use letters, digits, '-', '_' or '.' (it names app transactions and lock files)");
-            }
-            ok
-        }),
-        None => {
-            w.issue("id", None, "missing: every pipeline needs an id, e.g. id = \"fraud\"");
-            None
-        }
-    };
+    w.unknown_keys("", root, &ROOT_KEYS);
+    let id = parse_id(&mut w, root);
     let lake = get(root, "lake")
         .and_then(|v| w.string("lake", v))
         .unwrap_or_else(|| "./lake".to_string());
@@ -306,77 +93,85 @@ pub(super) fn parse(text: &str, base: &Path) -> Result<Config, Vec<ConfigIssue>>
     let trigger_interval = get(root, "trigger_interval")
         .and_then(|v| w.duration("trigger_interval", v))
         .unwrap_or(Duration::from_secs(1));
-    let mut maintenance = super::Maintenance::default();
-    if let Some(value) = get(root, "maintenance")
-        && let Some(table) = w.table("maintenance", value)
-    {
-        w.unknown_keys(
-            "maintenance",
-            table,
-            &[
-                "auto_compact_every",
-                "target_file_bytes",
-                "checkpoint_interval",
-            ],
-        );
-        if let Some(v) = get(table, "auto_compact_every") {
-            // 0 turns auto compaction off.
-            let zero = v.get_ref().as_integer().is_some_and(|i| i.as_str() == "0");
-            maintenance.auto_compact_every = if zero {
-                Some(0)
-            } else {
-                w.positive_integer("maintenance.auto_compact_every", v)
-            };
-        }
-        if let Some(v) = get(table, "target_file_bytes") {
-            maintenance.target_file_bytes = w.positive_integer("maintenance.target_file_bytes", v);
-        }
-        if let Some(v) = get(table, "checkpoint_interval") {
-            maintenance.checkpoint_interval =
-                w.positive_integer("maintenance.checkpoint_interval", v);
-        }
-    }
-
-    let source = parse_source(&mut w, get(root, "source"), base);
+    let maintenance = parse_maintenance(&mut w, get(root, "maintenance"));
+    let (source, batch) = parse_source(&mut w, get(root, "source"), base);
     let schema = parse_schema(&mut w, get(root, "schema"));
     let silver = parse_silver(&mut w, get(root, "silver"), &schema);
     let expectations = parse_expectations(&mut w, get(root, "expectations"), &schema);
-    let (source, batch) = source;
-    let gold = super::gold::parse(&mut w, root, &schema, &silver, base);
-
-    match (id, w.issues.is_empty()) {
-        (Some(id), true) => Ok(Config {
-            id,
-            lake,
-            source,
-            schema,
-            silver,
-            expectations,
-            batch,
-            trigger_interval,
-            gold,
-            maintenance,
-        }),
-        _ => {
-            let mut issues = w.issues;
-            issues.sort_by_key(|i| i.line.unwrap_or(0));
-            Err(issues)
-        }
-    }
+    let gold = super::parse_gold::parse(&mut w, root, &schema, base);
+    let mut issues = std::mem::take(&mut w.issues);
+    issues.sort_by_key(|i| i.line.unwrap_or(0));
+    let config = Config {
+        id,
+        lake,
+        source,
+        schema,
+        silver,
+        expectations,
+        batch,
+        trigger_interval,
+        gold,
+        maintenance,
+        lines: w.lines,
+    };
+    (config, issues)
 }
 
-/// Paths are made absolute against the config's directory; URLs are kept.
-pub(super) fn resolve_location(location: &str, base: &Path) -> String {
-    if location.contains("://") {
-        return location.to_string();
-    }
-    let path = Path::new(location);
-    let joined = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base.join(path)
+/// The pipeline id (empty, with an issue, when missing or unusable).
+fn parse_id(w: &mut Walker<'_>, root: &DeTable<'_>) -> String {
+    let Some(v) = get(root, "id") else {
+        w.issue(
+            "id",
+            None,
+            "missing: every pipeline needs an id, e.g. id = \"fraud\"",
+        );
+        return String::new();
     };
-    joined.to_string_lossy().into_owned()
+    let id = w.string("id", v).unwrap_or_default();
+    let ok = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if !ok {
+        w.issue(
+            "id",
+            Some(v.span()),
+            "use letters, digits, '-', '_' or '.' (it names app transactions and lock files)",
+        );
+    }
+    id
+}
+
+fn parse_maintenance(w: &mut Walker<'_>, value: Option<&Value<'_>>) -> Maintenance {
+    let mut maintenance = Maintenance::default();
+    let Some(table) = value.and_then(|v| w.table("maintenance", v)) else {
+        return maintenance;
+    };
+    w.unknown_keys(
+        "maintenance",
+        table,
+        &[
+            "auto_compact_every",
+            "target_file_bytes",
+            "checkpoint_interval",
+        ],
+    );
+    if let Some(v) = get(table, "auto_compact_every") {
+        // 0 turns auto compaction off.
+        let zero = v.get_ref().as_integer().is_some_and(|i| i.as_str() == "0");
+        maintenance.auto_compact_every = if zero {
+            Some(0)
+        } else {
+            w.positive_integer("maintenance.auto_compact_every", v)
+        };
+    }
+    if let Some(v) = get(table, "target_file_bytes") {
+        maintenance.target_file_bytes = w.positive_integer("maintenance.target_file_bytes", v);
+    }
+    if let Some(v) = get(table, "checkpoint_interval") {
+        maintenance.checkpoint_interval = w.positive_integer("maintenance.checkpoint_interval", v);
+    }
+    maintenance
 }
 
 fn parse_source(
@@ -502,6 +297,42 @@ fn parse_schema(w: &mut Walker<'_>, value: Option<&Value<'_>>) -> SchemaConfig {
     }
     let from = get(table, "event_time_from");
     schema.event_time_from = from.and_then(|v| w.string("schema.event_time_from", v));
+    check_event_time(w, &schema, event_time, from);
+    if let Some(format) =
+        get(table, "event_time_format").and_then(|v| w.string("schema.event_time_format", v))
+    {
+        schema.event_time_format = Some(format);
+    }
+    match get(table, "key") {
+        Some(v) => {
+            schema.key = w.string("schema.key", v);
+            if let Some(key) = &schema.key
+                && !schema.fields.iter().any(|(n, _)| n == key)
+            {
+                w.issue(
+                    "schema.key",
+                    Some(v.span()),
+                    format!("{key:?} is not one of schema.fields"),
+                );
+            }
+        }
+        // Declared fields without a key: no dedup (the canonical key may not exist).
+        None if declared.is_some() => schema.key = None,
+        None => {}
+    }
+    if let Some(v) = get(table, "evolution") {
+        schema.evolution = parse_evolution(w, v).unwrap_or(schema.evolution);
+    }
+    schema
+}
+
+/// The event-time column is a declared field, or computed from one (never both).
+fn check_event_time(
+    w: &mut Walker<'_>,
+    schema: &SchemaConfig,
+    event_time: Option<&Value<'_>>,
+    from: Option<&Value<'_>>,
+) {
     let is_field = |name: &str| schema.fields.iter().any(|(n, _)| n == name);
     match &schema.event_time_from {
         None if !is_field(&schema.event_time) => {
@@ -533,47 +364,26 @@ fn parse_schema(w: &mut Walker<'_>, value: Option<&Value<'_>>) -> SchemaConfig {
         }
         _ => {}
     }
-    if let Some(format) =
-        get(table, "event_time_format").and_then(|v| w.string("schema.event_time_format", v))
-    {
-        schema.event_time_format = Some(format);
-    }
-    match get(table, "key") {
-        Some(v) => {
-            schema.key = w.string("schema.key", v);
-            if let Some(key) = &schema.key
-                && !schema.fields.iter().any(|(n, _)| n == key)
-            {
-                w.issue(
-                    "schema.key",
-                    Some(v.span()),
-                    format!("{key:?} is not one of schema.fields"),
-                );
-            }
+}
+
+fn parse_evolution(w: &mut Walker<'_>, v: &Value<'_>) -> Option<Evolution> {
+    let text = w.string("schema.evolution", v)?;
+    Some(match text.as_str() {
+        "add_new_columns" | "addNewColumns" => Evolution::AddNewColumns,
+        "rescue" => Evolution::Rescue,
+        "fail_on_new_columns" | "failOnNewColumns" => Evolution::FailOnNewColumns,
+        "none" => Evolution::None,
+        _ => {
+            w.issue(
+                "schema.evolution",
+                Some(v.span()),
+                format!(
+                    "{text:?} is not a mode (add_new_columns, rescue, fail_on_new_columns, none)"
+                ),
+            );
+            return None;
         }
-        // Declared fields without a key: no dedup (the canonical key may not exist).
-        None if declared.is_some() => schema.key = None,
-        None => {}
-    }
-    if let Some(v) = get(table, "evolution")
-        && let Some(text) = w.string("schema.evolution", v)
-    {
-        schema.evolution = match text.as_str() {
-            "add_new_columns" | "addNewColumns" => Evolution::AddNewColumns,
-            "rescue" => Evolution::Rescue,
-            "fail_on_new_columns" | "failOnNewColumns" => Evolution::FailOnNewColumns,
-            "none" => Evolution::None,
-            _ => {
-                w.issue(
-                    "schema.evolution",
-                    Some(v.span()),
-                    format!("{text:?} is not a mode (add_new_columns, rescue, fail_on_new_columns, none)"),
-                );
-                schema.evolution
-            }
-        };
-    }
-    schema
+    })
 }
 
 fn parse_silver(
@@ -652,20 +462,16 @@ fn parse_expectations(
                 "missing: every expectation needs a name",
             );
         }
-        match (&expr, get(table, "expr")) {
-            (Some(text), Some(v)) => {
-                if let Err(e) = crate::silver::expectations::compile(text) {
-                    w.issue(&format!("{path}.expr"), Some(v.span()), e.to_string());
-                }
-            }
-            (None, None) => w.issue(
+        if get(table, "expr").is_none() {
+            w.issue(
                 &format!("{path}.expr"),
                 Some(item.span()),
                 "missing: a SQL predicate such as \"amount >= 0\"",
-            ),
-            _ => {}
+            );
         }
-        if let (Some(name), Some(expr), Some(action)) = (name, expr, action) {
+        // A wrong action is reported above; the expression is still compiled by the plan.
+        if let (Some(name), Some(expr)) = (name, expr) {
+            let action = action.unwrap_or(Action::Warn);
             if out.iter().any(|e| e.name == name) {
                 w.issue(
                     &format!("{path}.name"),
@@ -682,10 +488,11 @@ fn parse_expectations(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use isolake_data::record::FieldType;
 
     #[test]
     fn minimal_file_gets_canonical_defaults() {
-        let config = parse(
+        let config = Config::from_toml(
             "id = \"fraud\"\nlake = \"./lake\"\n[source]\nlanding = \"./landing\"\n",
             Path::new("/p"),
         )
@@ -700,7 +507,8 @@ mod tests {
     #[test]
     fn auto_compaction_is_on_by_default_and_zero_turns_it_off() {
         let base = "id = \"fraud\"\nlake = \"./lake\"\n[source]\nlanding = \"./l\"\n";
-        let maintenance = |extra: &str| parse(&format!("{base}{extra}"), Path::new("/p"));
+        let maintenance =
+            |extra: &str| Config::from_toml(&format!("{base}{extra}"), Path::new("/p"));
         let default = maintenance("").expect("valid").maintenance;
         assert_eq!(default.auto_compact_every, None);
         let off = maintenance("[maintenance]\nauto_compact_every = 0\n").expect("valid");
@@ -723,7 +531,8 @@ mod tests {
     fn every_issue_is_reported_with_key_and_line() {
         let text = "id = \"fraud\"\nlake = 3\n[source]\nlanding = \"./l\"\nstability_ms = -5\ncolour = 1\n\
                     [[expectations]]\nname = \"x\"\nexpr = \"amount >=\"\naction = \"explode\"\n";
-        let issues = parse(text, Path::new("/p")).expect_err("invalid");
+        // The expression is checked by the plan: the one function validate and run use.
+        let issues = crate::plan::Plan::from_toml(text, Path::new("/p")).expect_err("invalid");
         let keys: Vec<(&str, Option<usize>)> =
             issues.iter().map(|i| (i.key.as_str(), i.line)).collect();
         assert!(keys.contains(&("lake", Some(2))), "{issues:?}");
@@ -757,7 +566,7 @@ key = "invoice_id"
 casts = { quantity = "integer" }
 dedup_window = "1h"
 "#;
-        let config = parse(text, Path::new("/p")).expect("valid");
+        let config = Config::from_toml(text, Path::new("/p")).expect("valid");
         assert_eq!(config.schema.fields[0].0, "invoice_id");
         assert_eq!(
             config.schema.fields[3],

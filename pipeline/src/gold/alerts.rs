@@ -1,19 +1,109 @@
 //! `gold/alerts`: one row per alert, from the model or a rule, with a deterministic id so a
 //! retried batch can never raise the same alert twice.
 
+use std::sync::Arc;
+
 use polars::prelude::*;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::bronze::utc_micros;
 use crate::error::Result;
+
+/// Which kind of detector raised an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertKind {
+    Model,
+    SmallThenLarge,
+    Threshold,
+    MatchRecognize,
+}
+
+impl AlertKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Model => "model",
+            AlertKind::SmallThenLarge => "small_then_large",
+            AlertKind::Threshold => "threshold",
+            AlertKind::MatchRecognize => "match_recognize",
+        }
+    }
+}
+
+/// What an alert measured: the `measures` column's JSON object, keys in the order given.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measures {
+    Model {
+        anomaly_score: Option<f64>,
+        threshold: f64,
+        top_features: Vec<String>,
+        /// The model version's URI.
+        model: String,
+    },
+    /// Times in milliseconds since the epoch (as Flink's tutorial prints them).
+    SmallThenLarge {
+        large_amount: f64,
+        large_ts: i64,
+        small_amount: f64,
+        small_ts: i64,
+    },
+    /// A threshold rule's text (shared by all its alerts).
+    Rule { rule: Arc<str> },
+    /// A MATCH_RECOGNIZE match: partition columns, then MEASURES, in query order.
+    Match(Vec<(String, serde_json::Value)>),
+}
+
+impl Serialize for Measures {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        match self {
+            Measures::Model {
+                anomaly_score,
+                threshold,
+                top_features,
+                model,
+            } => {
+                map.serialize_entry("anomaly_score", anomaly_score)?;
+                map.serialize_entry("threshold", threshold)?;
+                map.serialize_entry("top_features", top_features)?;
+                map.serialize_entry("model", model)?;
+            }
+            Measures::SmallThenLarge {
+                large_amount,
+                large_ts,
+                small_amount,
+                small_ts,
+            } => {
+                map.serialize_entry("large_amount", large_amount)?;
+                map.serialize_entry("large_ts", large_ts)?;
+                map.serialize_entry("small_amount", small_amount)?;
+                map.serialize_entry("small_ts", small_ts)?;
+            }
+            Measures::Rule { rule } => map.serialize_entry("rule", rule)?,
+            Measures::Match(entries) => {
+                for (name, value) in entries {
+                    map.serialize_entry(name, value)?;
+                }
+            }
+        }
+        map.end()
+    }
+}
+
+impl std::fmt::Display for Measures {
+    /// The JSON object, as the `measures` column holds it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = serde_json::to_string(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(&text)
+    }
+}
 
 /// One alert before it becomes a row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Alert {
     /// Detector name (`model` for the model's alerts).
     pub detector: String,
-    /// `model`, `small_then_large`, `threshold`, ...
-    pub kind: &'static str,
+    pub kind: AlertKind,
     /// Which column `key` is a value of (e.g. `account_id`); joins dimensions.
     pub key_column: Option<String>,
     pub key: Option<String>,
@@ -22,8 +112,7 @@ pub struct Alert {
     /// Event time of the row that completed the alert, microseconds since the epoch (UTC).
     pub event_time: Option<i64>,
     pub score: Option<f64>,
-    /// Rule measures or model details: a JSON object's text (keys in the detector's order).
-    pub measures: String,
+    pub measures: Measures,
     pub reason: String,
     pub model_version: Option<u64>,
 }
@@ -56,7 +145,7 @@ pub fn schema(key_columns: &[String]) -> Schema {
     schema
 }
 
-fn fixed_schema() -> Schema {
+pub fn fixed_schema() -> Schema {
     let mut schema = Schema::default();
     for (name, dtype) in [
         ("alert_id", DataType::String),
@@ -79,31 +168,6 @@ fn fixed_schema() -> Schema {
         schema.with_column(name.into(), dtype);
     }
     schema
-}
-
-/// The alerts as rows of [`schema`].
-/// The key columns alerts get a column of: single-column keys of the model and the detectors
-/// (not a multi-column MATCH_RECOGNIZE partition, nor a name the fixed columns already use).
-pub fn key_columns(gold: &crate::config::GoldConfig) -> Vec<String> {
-    use crate::config::DetectorKind;
-    let fixed = fixed_schema();
-    let mut names: Vec<String> = gold
-        .model
-        .iter()
-        .filter_map(|m| m.key.clone())
-        .chain(gold.detectors.iter().filter_map(|d| match &d.kind {
-            DetectorKind::SmallThenLarge { key, .. } => Some(key.clone()),
-            DetectorKind::Threshold { key, .. } => key.clone(),
-            DetectorKind::MatchRecognize { query, .. } => match query.partition.as_slice() {
-                [(name, _)] => Some(name.clone()),
-                _ => None,
-            },
-        }))
-        .filter(|name| fixed.get(name.as_str()).is_none())
-        .collect();
-    names.sort();
-    names.dedup();
-    names
 }
 
 /// The alerts of a batch as rows of [`schema`]`(key_columns)`.
@@ -134,7 +198,7 @@ pub fn frame(
                 .collect::<Vec<_>>(),
         ),
         strings(|a| Some(a.detector.as_str())).with_name("detector".into()),
-        strings(|a| Some(a.kind)).with_name("kind".into()),
+        strings(|a| Some(a.kind.as_str())).with_name("kind".into()),
         strings(|a| a.key_column.as_deref()).with_name("key_column".into()),
         strings(|a| a.key.as_deref()).with_name("key".into()),
         ids.finish().into_series().into_column(),
@@ -151,8 +215,8 @@ pub fn frame(
             "measures".into(),
             alerts
                 .iter()
-                .map(|a| a.measures.as_str())
-                .collect::<Vec<_>>(),
+                .map(|a| serde_json::to_string(&a.measures))
+                .collect::<serde_json::Result<Vec<_>>>()?,
         ),
         strings(|a| Some(a.reason.as_str())).with_name("reason".into()),
         Column::new(

@@ -14,17 +14,22 @@ pub mod alerts;
 pub mod detectors;
 pub mod dimensions;
 pub mod model;
+mod model_alerts;
+pub mod stage;
 pub mod state;
 pub mod watermark;
 
 use polars::prelude::*;
 
 use crate::bronze::utc_micros;
-use crate::config::Config;
 use crate::error::Result;
-use crate::event_log::FlowEvent;
+use crate::event_log::{Flow, FlowEvent, Status};
+use crate::plan::gold::{DetectorPlan, GoldPlan, Rule};
 use alerts::Alert;
-use detectors::{Context, Detector, RowIds, as_strings, micros};
+use detectors::match_recognize::MatchRecognize;
+use detectors::small_then_large::SmallThenLarge;
+use detectors::threshold::Threshold;
+use detectors::{Context, Detector};
 use isolake_score::scorer::{ANOMALY_SCORE, IS_ANOMALY, MODEL_NAME, MODEL_VERSION, TOP_FEATURES};
 use model::ModelSlot;
 use watermark::EventBuffer;
@@ -56,21 +61,45 @@ pub struct Gold {
     buffer: EventBuffer,
 }
 
+/// The detector a plan describes.
+fn build(plan: &DetectorPlan) -> Box<dyn Detector> {
+    let name = &plan.name;
+    match &plan.rule {
+        Rule::SmallThenLarge {
+            key,
+            amount,
+            small,
+            large,
+            window,
+        } => Box::new(SmallThenLarge::new(
+            name,
+            key,
+            amount,
+            (*small, *large),
+            *window,
+        )),
+        Rule::Threshold { expr, text, key } => {
+            Box::new(Threshold::new(name, expr.clone(), text, key.clone()))
+        }
+        Rule::MatchRecognize {
+            query,
+            output_table,
+        } => Box::new(MatchRecognize::new(name, query.clone(), *output_table)),
+    }
+}
+
 impl Gold {
-    pub fn new(config: &Config, lake_dir: &std::path::Path) -> Result<Self> {
-        Ok(Self {
+    /// `event_time` and `id_column`: silver's event-time column and dedup key.
+    pub fn new(plan: &GoldPlan, event_time: &str, id_column: Option<&str>) -> Self {
+        Self {
             ctx: Context {
-                event_time: config.schema.event_time.clone(),
-                id_column: config.schema.key.clone(),
+                event_time: event_time.to_string(),
+                id_column: id_column.map(str::to_string),
             },
-            model: config
-                .gold
-                .model
-                .as_ref()
-                .map(|m| ModelSlot::new(m, lake_dir)),
-            detectors: detectors::build(&config.gold.detectors, &crate::silver::schema(config))?,
-            buffer: EventBuffer::new(config.gold.allowed_lateness),
-        })
+            model: plan.model.as_ref().map(ModelSlot::new),
+            detectors: plan.detectors.iter().map(build).collect(),
+            buffer: EventBuffer::new(plan.allowed_lateness),
+        }
     }
 
     /// The model part of a batch: resolves the model when due and scores every row.
@@ -97,7 +126,10 @@ impl Gold {
         drain: bool,
     ) -> Result<Detected> {
         let mut events = Vec::new();
-        let mut alerts = self.model_alerts(scored)?;
+        let mut alerts = match self.model.as_ref() {
+            Some(slot) => model_alerts::alerts(slot, scored, &self.ctx)?,
+            None => Vec::new(),
+        };
         for d in &mut self.detectors {
             d.on_rows(silver, &self.ctx, &mut alerts)?;
         }
@@ -115,10 +147,8 @@ impl Gold {
             if !errors.is_empty() {
                 events.push(FlowEvent {
                     batch_id: Some(batch),
-                    flow: "gold".into(),
-                    status: "row_errors".into(),
                     error: Some(format!("detector {}: {}", d.name(), errors.join("; "))),
-                    ..Default::default()
+                    ..FlowEvent::new(Flow::Gold, Status::RowErrors)
                 });
             }
             if let Some(rows) = d.take_output()? {
@@ -169,88 +199,6 @@ impl Gold {
         let now = chrono::Utc::now().timestamp_micros();
         scored.with_column(Column::new(SCORED_AT.into(), vec![now; n]).cast(&utc_micros())?)?;
         Ok((scored, version))
-    }
-
-    /// One alert per row the model flags (or scores at or above `alert_threshold`).
-    fn model_alerts(&self, scored: &DataFrame) -> Result<Vec<Alert>> {
-        let Some(slot) = &self.model else {
-            return Ok(Vec::new());
-        };
-        let Some(current) = slot.current() else {
-            return Ok(Vec::new());
-        };
-        let config = slot.config();
-        let scores = scored.column(ANOMALY_SCORE)?.f64()?;
-        let flags = scored.column(IS_ANOMALY)?.bool()?;
-        let hit: Vec<usize> = scores
-            .iter()
-            .zip(flags.iter())
-            .enumerate()
-            .filter(|(_, (s, f))| match (config.alert_threshold, s) {
-                (Some(t), Some(s)) => *s >= t,
-                (None, _) => *f == Some(true),
-                _ => false,
-            })
-            .map(|(i, _)| i)
-            .collect();
-        if hit.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Only the flagged rows, in one gather: no per-row lookups in a wide frame.
-        let index = IdxCa::from_vec(
-            PlSmallStr::EMPTY,
-            hit.iter().map(|i| *i as IdxSize).collect(),
-        );
-        let flagged = scored.take(&index)?;
-        let ids = RowIds::new(&flagged, &self.ctx)?;
-        let times = micros(&flagged, &self.ctx.event_time)?;
-        let keys = match &config.key {
-            Some(k) => Some(as_strings(&flagged, k)?),
-            None => None,
-        };
-        let scores = flagged.column(ANOMALY_SCORE)?.f64()?.clone();
-        let top = flagged.column(TOP_FEATURES)?.list()?.clone();
-        let threshold = config.alert_threshold.unwrap_or(-current.forest.offset());
-        let model = serde_json::to_string(&current.resolved.uri)?;
-        let mut out = Vec::with_capacity(hit.len());
-        for (i, (score, names)) in scores.iter().zip(top.amortized_iter()).enumerate() {
-            let mut features: Vec<&str> = Vec::with_capacity(config.explain);
-            if let Some(names) = &names
-                && let Ok(names) = names.as_ref().str()
-            {
-                features.extend(names.iter().flatten());
-            }
-            let measures = format!(
-                "{{\"anomaly_score\":{},\"threshold\":{},\"top_features\":{},\"model\":{model}}}",
-                serde_json::to_string(&score)?,
-                serde_json::to_string(&threshold)?,
-                serde_json::to_string(&features)?,
-            );
-            let reason = format!(
-                "anomaly score {:.3} ≥ {:.3} ({}); isolated mostly by {}",
-                score.unwrap_or(f64::NAN),
-                threshold,
-                current.resolved.uri,
-                if features.is_empty() {
-                    "-".to_string()
-                } else {
-                    features.join(", ")
-                }
-            );
-            out.push(Alert {
-                detector: "model".into(),
-                kind: "model",
-                key_column: config.key.clone(),
-                key: keys.as_ref().and_then(|k| k.get(i)).map(str::to_string),
-                transaction_ids: vec![ids.get(i)],
-                event_time: times.get(i),
-                score,
-                measures,
-                reason,
-                model_version: current.resolved.version,
-            });
-        }
-        Ok(out)
     }
 
     /// Detectors that write a table of their own, with its schema.

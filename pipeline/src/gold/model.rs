@@ -12,7 +12,8 @@ use isolake_models::{Error as ModelError, IsolationForest, ModelUri, Registry, R
 
 use crate::config::{ModelConfig, OnMissingModel};
 use crate::error::{Error, Result};
-use crate::event_log::FlowEvent;
+use crate::event_log::{Flow, FlowEvent, Status};
+use crate::plan::gold::ModelPlan;
 
 pub struct Loaded {
     pub forest: IsolationForest,
@@ -30,16 +31,12 @@ pub struct ModelSlot {
 }
 
 impl ModelSlot {
-    pub fn new(config: &ModelConfig, lake_dir: &std::path::Path) -> Self {
-        let default_registry = lake_dir.join("_registry").to_string_lossy().into_owned();
-        let registry_uri = config
-            .registry
-            .clone()
-            .unwrap_or_else(|| Registry::uri_from_env_or(&default_registry));
+    pub fn new(plan: &ModelPlan) -> Self {
+        let config = &plan.config;
         let pinned = !matches!(ModelUri::parse(&config.uri), Ok(ModelUri::Alias { .. }));
         Self {
             config: config.clone(),
-            registry_uri,
+            registry_uri: plan.registry.clone(),
             cache_dir: std::env::var_os("ISOLAKE_MODEL_CACHE").map(PathBuf::from),
             current: None,
             last_check: None,
@@ -67,78 +64,82 @@ impl ModelSlot {
             return Ok(Vec::new());
         }
         self.last_check = Some(Instant::now());
-        let event = |status: &str, message: String| FlowEvent {
-            batch_id: Some(batch),
-            flow: "model".into(),
-            status: status.into(),
-            error: Some(message),
-            ..Default::default()
-        };
         let loaded = Registry::open(&self.registry_uri)
             .and_then(|r| r.load_model(&self.config.uri, self.cache_dir.as_deref()));
         match loaded {
-            Ok((forest, resolved)) => {
-                let previous = self.current.as_ref().map(|c| c.resolved.clone());
-                if previous
-                    .as_ref()
-                    .is_some_and(|p| p.sha256 == resolved.sha256)
-                {
-                    return Ok(Vec::new());
+            Ok((forest, resolved)) => Ok(self.switch(batch, forest, resolved)),
+            Err(e) => self.unavailable(batch, e),
+        }
+    }
+
+    /// Takes `resolved` unless it is the version already scoring.
+    fn switch(
+        &mut self,
+        batch: u64,
+        forest: IsolationForest,
+        resolved: ResolvedModel,
+    ) -> Vec<FlowEvent> {
+        let previous = self.current.as_ref().map(|c| c.resolved.clone());
+        if previous
+            .as_ref()
+            .is_some_and(|p| p.sha256 == resolved.sha256)
+        {
+            return Vec::new();
+        }
+        let (status, message) = match &previous {
+            Some(p) => (
+                Status::ModelSwitched,
+                format!("{} → {} (from {})", p.uri, resolved.uri, self.config.uri),
+            ),
+            None => (
+                Status::ModelLoaded,
+                format!("{} (from {})", resolved.uri, self.config.uri),
+            ),
+        };
+        let mut e = event(batch, status, message);
+        e.model_version = resolved.version;
+        tracing::info!(model = %resolved.uri, "{}", status.as_str());
+        self.current = Some(Loaded { forest, resolved });
+        vec![e]
+    }
+
+    /// No model could be loaded: keep the current one, or do what `on_missing_model` says.
+    fn unavailable(&mut self, batch: u64, e: ModelError) -> Result<Vec<FlowEvent>> {
+        let missing = matches!(e, ModelError::RegistryNotFound { .. });
+        let status = match missing {
+            true => Status::ModelMissing,
+            false => Status::RegistryUnreachable,
+        };
+        if let Some(current) = &self.current {
+            let uri = &current.resolved.uri;
+            tracing::warn!("{}: {e}; still scoring with {uri}", status.as_str());
+            let message = format!("{e}; still scoring with {uri}");
+            return Ok(vec![event(batch, status, message)]);
+        }
+        match self.config.on_missing {
+            OnMissingModel::Fail => Err(Error::NoModel {
+                uri: self.config.uri.clone(),
+                source: Box::new(e),
+            }),
+            OnMissingModel::SkipScoring => {
+                // A model may be promoted any moment: look again at the next batch (an
+                // unreachable registry is retried after `model_refresh`).
+                if missing {
+                    self.last_check = None;
                 }
-                let message = match &previous {
-                    Some(p) => format!("{} → {} (from {})", p.uri, resolved.uri, self.config.uri),
-                    None => format!("{} (from {})", resolved.uri, self.config.uri),
-                };
-                let status = if previous.is_some() {
-                    "model_switched"
-                } else {
-                    "model_loaded"
-                };
-                let mut e = event(status, message);
-                e.model_version = resolved.version;
-                tracing::info!(model = %resolved.uri, "{status}");
-                self.current = Some(Loaded { forest, resolved });
-                Ok(vec![e])
-            }
-            Err(e) => {
-                let missing = matches!(e, ModelError::RegistryNotFound { .. });
-                if let Some(current) = &self.current {
-                    let status = if missing {
-                        "model_missing"
-                    } else {
-                        "registry_unreachable"
-                    };
-                    tracing::warn!("{status}: {e}; still scoring with {}", current.resolved.uri);
-                    return Ok(vec![event(
-                        status,
-                        format!("{e}; still scoring with {}", current.resolved.uri),
-                    )]);
-                }
-                match self.config.on_missing {
-                    OnMissingModel::Fail => Err(Error::Model {
-                        uri: self.config.uri.clone(),
-                        source: Box::new(e),
-                    }),
-                    OnMissingModel::SkipScoring => {
-                        // A model may be promoted any moment: look again at the next batch
-                        // (an unreachable registry is retried after `model_refresh`).
-                        if missing {
-                            self.last_check = None;
-                        }
-                        tracing::warn!("no model to score with ({e}); score columns stay null");
-                        Ok(vec![event(
-                            if missing {
-                                "model_missing"
-                            } else {
-                                "registry_unreachable"
-                            },
-                            format!(
-                                "{e}; score columns are null (on_missing_model = skip_scoring)"
-                            ),
-                        )])
-                    }
-                }
+                tracing::warn!("no model to score with ({e}); score columns stay null");
+                let message =
+                    format!("{e}; score columns are null (on_missing_model = skip_scoring)");
+                Ok(vec![event(batch, status, message)])
             }
         }
+    }
+}
+
+fn event(batch: u64, status: Status, message: String) -> FlowEvent {
+    FlowEvent {
+        batch_id: Some(batch),
+        error: Some(message),
+        ..FlowEvent::new(Flow::Model, status)
     }
 }

@@ -54,6 +54,8 @@ fn texts(df: &DataFrame, column: &str) -> Vec<Option<String>> {
         .unwrap_or_default()
 }
 
+type Section = (String, String, String);
+
 /// Builds the report page.
 pub async fn render(config: &Config) -> Result<String> {
     let mut figures: Vec<Figure> = Vec::new();
@@ -70,25 +72,10 @@ pub async fn render(config: &Config) -> Result<String> {
             });
         }
     }
-    let mut sections: Vec<(String, String, String)> = Vec::new();
+    let mut sections: Vec<Section> = Vec::new();
     let event_time = config.schema.event_time.as_str();
-    let scored = table(
-        config,
-        tables::SCORED,
-        &[event_time, "is_anomaly", "anomaly_score"],
-    )
-    .await?;
-    if let Some(scored) = &scored {
-        // Anomalies per hour of event time.
-        let times = scored
-            .column(event_time)
-            .and_then(|c| c.cast(&DataType::Int64))
-            .map(|c| {
-                c.i64()
-                    .map(|c| c.iter().collect::<Vec<_>>())
-                    .unwrap_or_default()
-            })
-            .unwrap_or_default();
+    let columns = [event_time, "is_anomaly", "anomaly_score"];
+    if let Some(scored) = &table(config, tables::SCORED, &columns).await? {
         let flags = scored
             .column("is_anomaly")
             .map(|c| {
@@ -97,96 +84,124 @@ pub async fn render(config: &Config) -> Result<String> {
                     .unwrap_or_default()
             })
             .unwrap_or_default();
-        let mut per_hour: BTreeMap<i64, f64> = BTreeMap::new();
-        for (t, f) in times.iter().zip(&flags) {
-            if let (Some(t), Some(true)) = (t, f) {
-                *per_hour.entry(t.div_euclid(3_600_000_000)).or_default() += 1.0;
-            }
-        }
-        let labels: Vec<String> = per_hour
-            .keys()
-            .map(|h| {
-                chrono::DateTime::from_timestamp(h * 3600, 0)
-                    .map(|t| t.format("%d %Hh").to_string())
-                    .unwrap_or_default()
-            })
-            .collect();
-        let values: Vec<f64> = per_hour.values().copied().collect();
-        let flagged = values.iter().sum::<f64>();
-        figures.push(Figure {
-            label: "anomalies",
-            value: number(flagged),
-            note: format!(
-                "{:.2}% of {} scored rows",
-                100.0 * flagged / scored.height().max(1) as f64,
-                number(scored.height() as f64)
-            ),
-        });
-        sections.push((
-            "Anomalies over time".into(),
-            format!(
-                "{} rows the model flagged, per hour of event time (UTC).",
-                number(flagged)
-            ),
-            bars(&labels, &values, "#c0392b", "", None),
-        ));
-        // Score histogram with the threshold.
-        let scores = f64s(scored, "anomaly_score");
-        let mut bins = [0.0f64; 20];
-        let mut threshold: Option<f64> = None;
-        for (s, f) in scores.iter().zip(&flags) {
-            if let Some(s) = s {
-                bins[((s * 20.0) as usize).min(19)] += 1.0;
-                if *f == Some(true) {
-                    threshold = Some(threshold.map_or(*s, |t: f64| t.min(*s)));
-                }
-            }
-        }
-        let labels: Vec<String> = (0..20).map(|i| format!("{:.2}", i as f64 / 20.0)).collect();
-        sections.push((
-            "Anomaly scores".into(),
-            match threshold {
-                Some(t) => format!(
-                    "How many rows got each score; rows right of the dashed line (score ≥ {t:.3}) are flagged."
-                ),
-                None => "How many rows got each score (no model has flagged a row yet).".into(),
-            },
-            bars(
-                &labels,
-                &bins,
-                "#2c7fb8",
-                "",
-                threshold.map(|t| (t * 20.0, format!("threshold {t:.3}"))),
-            ),
-        ));
+        anomaly_section(scored, event_time, &flags, &mut figures, &mut sections);
+        score_section(scored, &flags, &mut sections);
     }
     if let Some(alerts) = table(config, tables::ALERTS, &["detector"]).await? {
-        let mut per: BTreeMap<String, f64> = BTreeMap::new();
-        for d in texts(&alerts, "detector").into_iter().flatten() {
-            *per.entry(d).or_default() += 1.0;
-        }
-        figures.push(Figure {
-            label: "alerts",
-            value: number(alerts.height() as f64),
-            note: format!("from {} detectors", per.len()),
-        });
-        sections.push((
-            "Alerts per detector".into(),
-            format!("{} alerts in all.", number(alerts.height() as f64)),
-            bars(
-                &per.keys().cloned().collect::<Vec<_>>(),
-                &per.values().copied().collect::<Vec<_>>(),
-                "#8e44ad",
-                "",
-                None,
-            ),
-        ));
+        alert_section(&alerts, &mut figures, &mut sections);
     }
     if let Some(events) = table(config, tables::EVENT_LOG, &[]).await? {
         expectation_section(&events, &mut sections);
         batch_sections(&events, &mut figures, &mut sections)?;
     }
     Ok(page(config, &figures, &sections))
+}
+
+/// Anomalies per hour of event time.
+fn anomaly_section(
+    scored: &DataFrame,
+    event_time: &str,
+    flags: &[Option<bool>],
+    figures: &mut Vec<Figure>,
+    sections: &mut Vec<Section>,
+) {
+    let times = scored
+        .column(event_time)
+        .and_then(|c| c.cast(&DataType::Int64))
+        .map(|c| {
+            c.i64()
+                .map(|c| c.iter().collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    let mut per_hour: BTreeMap<i64, f64> = BTreeMap::new();
+    for (t, f) in times.iter().zip(flags) {
+        if let (Some(t), Some(true)) = (t, f) {
+            *per_hour.entry(t.div_euclid(3_600_000_000)).or_default() += 1.0;
+        }
+    }
+    let labels: Vec<String> = per_hour
+        .keys()
+        .map(|h| {
+            chrono::DateTime::from_timestamp(h * 3600, 0)
+                .map(|t| t.format("%d %Hh").to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    let values: Vec<f64> = per_hour.values().copied().collect();
+    let flagged = values.iter().sum::<f64>();
+    figures.push(Figure {
+        label: "anomalies",
+        value: number(flagged),
+        note: format!(
+            "{:.2}% of {} scored rows",
+            100.0 * flagged / scored.height().max(1) as f64,
+            number(scored.height() as f64)
+        ),
+    });
+    sections.push((
+        "Anomalies over time".into(),
+        format!(
+            "{} rows the model flagged, per hour of event time (UTC).",
+            number(flagged)
+        ),
+        bars(&labels, &values, "#c0392b", "", None),
+    ));
+}
+
+/// The score histogram with the threshold.
+fn score_section(scored: &DataFrame, flags: &[Option<bool>], sections: &mut Vec<Section>) {
+    let scores = f64s(scored, "anomaly_score");
+    let mut bins = [0.0f64; 20];
+    let mut threshold: Option<f64> = None;
+    for (s, f) in scores.iter().zip(flags) {
+        if let Some(s) = s {
+            bins[((s * 20.0) as usize).min(19)] += 1.0;
+            if *f == Some(true) {
+                threshold = Some(threshold.map_or(*s, |t: f64| t.min(*s)));
+            }
+        }
+    }
+    let labels: Vec<String> = (0..20).map(|i| format!("{:.2}", i as f64 / 20.0)).collect();
+    sections.push((
+        "Anomaly scores".into(),
+        match threshold {
+            Some(t) => format!(
+                "How many rows got each score; rows right of the dashed line (score ≥ {t:.3}) are flagged."
+            ),
+            None => "How many rows got each score (no model has flagged a row yet).".into(),
+        },
+        bars(
+            &labels,
+            &bins,
+            "#2c7fb8",
+            "",
+            threshold.map(|t| (t * 20.0, format!("threshold {t:.3}"))),
+        ),
+    ));
+}
+
+fn alert_section(alerts: &DataFrame, figures: &mut Vec<Figure>, sections: &mut Vec<Section>) {
+    let mut per: BTreeMap<String, f64> = BTreeMap::new();
+    for d in texts(alerts, "detector").into_iter().flatten() {
+        *per.entry(d).or_default() += 1.0;
+    }
+    figures.push(Figure {
+        label: "alerts",
+        value: number(alerts.height() as f64),
+        note: format!("from {} detectors", per.len()),
+    });
+    sections.push((
+        "Alerts per detector".into(),
+        format!("{} alerts in all.", number(alerts.height() as f64)),
+        bars(
+            &per.keys().cloned().collect::<Vec<_>>(),
+            &per.values().copied().collect::<Vec<_>>(),
+            "#8e44ad",
+            "",
+            None,
+        ),
+    ));
 }
 
 /// The share of rows failing each expectation, summed over silver's event log entries.

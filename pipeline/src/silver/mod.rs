@@ -9,20 +9,20 @@
 
 pub mod dedup;
 pub mod expectations;
-mod typing;
+pub mod refused;
+pub mod typing;
 
+use isolake_data::lake::LakeTable;
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::bronze::{
-    CORRUPT, LINEAGE, RESCUED, SOURCE_FILE, SOURCE_LINE, utc_micros, with_metadata,
-};
+use crate::bronze::{CORRUPT, RESCUED, SOURCE_FILE, SOURCE_LINE};
 use crate::config::{Action, Config};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::plan::Plan;
+use crate::plan::silver::CompiledExpectation;
 use dedup::DedupIndex;
-use expectations::Compiled;
-
-pub use typing::parse_event_time;
+use refused::Refused;
 
 /// Reason given to a quarantined corrupt line.
 pub const CORRUPT_REASON: &str = "corrupt_record";
@@ -61,25 +61,6 @@ pub struct SilverBatch {
     pub stats: SilverStats,
 }
 
-/// Silver's table schema.
-pub fn schema(config: &Config) -> Schema {
-    let mut schema: Schema = config
-        .schema
-        .fields
-        .iter()
-        .map(|(name, _)| {
-            let ty = config
-                .silver_type(name)
-                .unwrap_or(isolake_data::record::FieldType::String);
-            Field::new(name.as_str().into(), ty.polars_dtype())
-        })
-        .collect();
-    if config.schema.event_time_from.is_some() {
-        schema.with_column(config.schema.event_time.as_str().into(), utc_micros());
-    }
-    with_metadata(schema, &LINEAGE)
-}
-
 /// Quarantine's table schema: bronze's plus the reasons.
 pub fn quarantine_schema(bronze: &Schema) -> Schema {
     let mut schema = bronze.clone();
@@ -90,90 +71,179 @@ pub fn quarantine_schema(bronze: &Schema) -> Schema {
     schema
 }
 
-/// Turns a bronze batch into silver and quarantine rows. `dedup` is updated only when the
-/// batch passes (a `fail` expectation leaves every piece of state as it was).
-pub fn process(
-    bronze: &DataFrame,
-    config: &Config,
-    compiled: &[Compiled],
-    dedup: &mut DedupIndex,
-    batch: u64,
-) -> Result<SilverBatch> {
-    let rows = bronze.height();
-    let typed = typing::type_frame(bronze, config)?;
-    let corrupt: Vec<bool> = bronze
-        .column(CORRUPT)?
-        .is_not_null()
-        .iter()
-        .map(|v| v == Some(true))
-        .collect();
-    let rescued_count = bronze.column(RESCUED)?.is_not_null().sum().unwrap_or(0) as usize;
+/// Silver as a stage of the batch: the compiled expectations and the dedup index it owns.
+pub struct SilverStage {
+    config: Config,
+    expectations: Vec<CompiledExpectation>,
+    dedup: DedupIndex,
+}
 
-    let corrupt_rows = corrupt.iter().filter(|c| **c).count();
-
-    let mut verdicts = Verdicts::new(rows);
-    for row in (0..rows).filter(|r| corrupt[*r]) {
-        verdicts.note(row, CORRUPT_REASON, Action::Quarantine);
-    }
-    let mut counts = Vec::new();
-    let mut type_failed = 0;
-    for (row, errors) in typed.type_errors.iter().enumerate() {
-        if !corrupt[row] && !errors.is_empty() {
-            type_failed += 1;
-            let reason = format!("{TYPE_REASON}({})", errors.join(","));
-            verdicts.note(row, &reason, config.silver.on_type_error);
+impl SilverStage {
+    pub fn new(plan: &Plan) -> Self {
+        Self {
+            config: plan.config.clone(),
+            expectations: plan.expectations.clone(),
+            dedup: DedupIndex::new(plan.config.silver.dedup_window),
         }
     }
-    counts.push(ExpectationCount {
-        name: TYPE_REASON.into(),
-        action: config.silver.on_type_error.as_str(),
-        passed: rows - type_failed - corrupt_rows,
-        failed: type_failed,
-    });
-    let results = expectations::evaluate(&typed.frame, compiled)?;
-    for (expectation, passes) in compiled.iter().zip(&results) {
+
+    /// Reloads the dedup index from the silver rows of batches before `before_batch`.
+    pub fn load_dedup(&mut self, silver: &LakeTable, before_batch: u64) -> Result<()> {
+        let window = self.config.silver.dedup_window;
+        self.dedup = match &self.config.schema.key {
+            Some(key) => DedupIndex::load(
+                silver.scan()?,
+                key,
+                &self.config.schema.event_time,
+                window,
+                before_batch,
+            )?,
+            None => DedupIndex::new(window),
+        };
+        Ok(())
+    }
+
+    /// Turns a bronze batch into silver and quarantine rows. The dedup index is updated
+    /// only when the batch passes (a `fail` expectation leaves every piece of state as it was).
+    pub fn process(&mut self, bronze: &DataFrame, batch: u64) -> Result<SilverBatch> {
+        let rows = bronze.height();
+        let typed = typing::type_frame(bronze, &self.config)?;
+        let corrupt: Vec<bool> = bronze
+            .column(CORRUPT)?
+            .is_not_null()
+            .iter()
+            .map(|v| v == Some(true))
+            .collect();
+        let rescued = bronze.column(RESCUED)?.is_not_null().sum().unwrap_or(0) as usize;
+        let mut verdicts = Verdicts::new(rows);
+        let mut counts = vec![self.type_checks(&typed, &corrupt, &mut verdicts)];
+        counts.extend(self.expectations(bronze, &typed.frame, &corrupt, &mut verdicts, batch)?);
+        let keyed = self.keys_and_times(&typed.frame)?;
+        let (duplicates, accepted) = match &keyed {
+            Some((keys, times)) => self.dedup_rows(keys.str()?, &mut verdicts, times.i64()?),
+            None => (0, Vec::new()),
+        };
+        let out = split(bronze, &typed.frame, verdicts)?;
+        if let Some((keys, _)) = &keyed {
+            let keys = keys.str()?;
+            for (row, time) in accepted {
+                if let Some(k) = keys.get(row) {
+                    self.dedup.insert(k, time);
+                }
+            }
+        }
+        self.dedup.prune();
+        let stats = SilverStats {
+            rows_in: rows,
+            rows_out: out.0.height(),
+            dropped: out.2,
+            quarantined: out.1.height(),
+            duplicates,
+            rescued,
+            corrupt: corrupt.iter().filter(|c| **c).count(),
+            expectations: counts,
+        };
+        Ok(SilverBatch {
+            silver: out.0,
+            quarantine: out.1,
+            stats,
+        })
+    }
+
+    /// Corrupt lines and values that could not be typed (the implicit `valid_types`).
+    fn type_checks(
+        &self,
+        typed: &typing::Typed,
+        corrupt: &[bool],
+        verdicts: &mut Verdicts,
+    ) -> ExpectationCount {
+        let corrupt_rows = corrupt.iter().filter(|c| **c).count();
+        for row in (0..corrupt.len()).filter(|r| corrupt[*r]) {
+            verdicts.note(row, CORRUPT_REASON, Action::Quarantine);
+        }
         let mut failed = 0;
-        let mut first_failure = None;
-        for row in (0..rows).filter(|r| !corrupt[*r] && !passes[*r]) {
-            failed += 1;
-            first_failure.get_or_insert(row);
-            verdicts.note(row, &expectation.name, expectation.action);
+        for (row, errors) in typed.type_errors.iter().enumerate() {
+            if !corrupt[row] && !errors.is_empty() {
+                failed += 1;
+                let reason = format!("{TYPE_REASON}({})", errors.join(","));
+                verdicts.note(row, &reason, self.config.silver.on_type_error);
+            }
         }
-        if expectation.action == Action::Fail
-            && let Some(row) = first_failure
-        {
-            return Err(Error::ExpectationFailed {
+        ExpectationCount {
+            name: TYPE_REASON.into(),
+            action: self.config.silver.on_type_error.as_str(),
+            passed: corrupt.len() - failed - corrupt_rows,
+            failed,
+        }
+    }
+
+    /// Every declared expectation; a failed `fail` expectation refuses the batch.
+    fn expectations(
+        &self,
+        bronze: &DataFrame,
+        typed: &DataFrame,
+        corrupt: &[bool],
+        verdicts: &mut Verdicts,
+        batch: u64,
+    ) -> Result<Vec<ExpectationCount>> {
+        let rows = corrupt.len();
+        let corrupt_rows = corrupt.iter().filter(|c| **c).count();
+        let results = expectations::evaluate(typed, &self.expectations)?;
+        let mut counts = Vec::new();
+        for (expectation, passes) in self.expectations.iter().zip(&results) {
+            let mut failed = 0;
+            let mut first_failure = None;
+            for row in (0..rows).filter(|r| !corrupt[*r] && !passes[*r]) {
+                failed += 1;
+                first_failure.get_or_insert(row);
+                verdicts.note(row, &expectation.name, expectation.action);
+            }
+            if expectation.action == Action::Fail
+                && let Some(row) = first_failure
+            {
+                return Err(Refused::ExpectationFailed {
+                    name: expectation.name.clone(),
+                    batch,
+                    failed,
+                    row: describe_row(bronze, row),
+                }
+                .into());
+            }
+            counts.push(ExpectationCount {
                 name: expectation.name.clone(),
-                batch,
+                action: expectation.action.as_str(),
+                passed: rows - failed - corrupt_rows,
                 failed,
-                row: describe_row(bronze, row),
             });
         }
-        counts.push(ExpectationCount {
-            name: expectation.name.clone(),
-            action: expectation.action.as_str(),
-            passed: rows - failed - corrupt_rows,
-            failed,
-        });
+        Ok(counts)
     }
 
-    // Dedup among the rows that stay in silver: first occurrence (in file/line order) wins.
-    let mut duplicates = 0;
-    let mut accepted: Vec<(&str, i64)> = Vec::new();
-    let key_column = match &config.schema.key {
-        Some(key) => Some(typed.frame.column(key)?.cast(&DataType::String)?),
-        None => None,
-    };
-    if let Some(keys) = &key_column {
-        let keys = keys.str()?;
+    /// The dedup key as text and the event time in µs (`None` without a key).
+    fn keys_and_times(&self, typed: &DataFrame) -> Result<Option<(Column, Column)>> {
+        let Some(key) = &self.config.schema.key else {
+            return Ok(None);
+        };
+        let keys = typed.column(key)?.cast(&DataType::String)?;
         let times = typed
-            .frame
-            .column(&config.schema.event_time)?
+            .column(&self.config.schema.event_time)?
             .cast(&DataType::Int64)?;
-        let times = times.i64()?;
+        Ok(Some((keys, times)))
+    }
+
+    /// Dedup among the rows that stay in silver: the first occurrence (in file/line order)
+    /// wins. Returns the duplicates' count and the accepted rows with their event times.
+    fn dedup_rows(
+        &self,
+        keys: &StringChunked,
+        verdicts: &mut Verdicts,
+        times: &Int64Chunked,
+    ) -> (usize, Vec<(usize, i64)>) {
         let mut in_batch: PlHashSet<&str> =
-            PlHashSet::with_capacity_and_hasher(rows, Default::default());
-        for row in 0..rows {
+            PlHashSet::with_capacity_and_hasher(keys.len(), Default::default());
+        let mut duplicates = 0;
+        let mut accepted = Vec::new();
+        for row in 0..keys.len() {
             if matches!(
                 verdicts.action[row],
                 Some(Action::Drop | Action::Quarantine)
@@ -181,15 +251,23 @@ pub fn process(
                 continue;
             }
             let Some(k) = keys.get(row) else { continue };
-            if dedup.contains(k) || !in_batch.insert(k) {
+            if self.dedup.contains(k) || !in_batch.insert(k) {
                 duplicates += 1;
                 verdicts.note(row, DUPLICATE_REASON, Action::Quarantine);
             } else {
-                accepted.push((k, times.get(row).unwrap_or(i64::MIN)));
+                accepted.push((row, times.get(row).unwrap_or(i64::MIN)));
             }
         }
+        (duplicates, accepted)
     }
+}
 
+/// Silver rows (kept or warned), quarantine rows with their reasons, and the dropped count.
+fn split(
+    bronze: &DataFrame,
+    typed: &DataFrame,
+    verdicts: Verdicts,
+) -> Result<(DataFrame, DataFrame, usize)> {
     let Verdicts { reasons, action } = verdicts;
     let keep: BooleanChunked = action
         .iter()
@@ -200,8 +278,7 @@ pub fn process(
         .map(|a| *a == Some(Action::Quarantine))
         .collect();
     let dropped = action.iter().filter(|a| **a == Some(Action::Drop)).count();
-
-    let silver = typed.frame.filter(&keep)?;
+    let silver = typed.filter(&keep)?;
     let mut quarantine = bronze.filter(&quarantine_mask)?;
     let reason_lists: ListChunked = reasons
         .iter()
@@ -215,27 +292,7 @@ pub fn process(
     let mut reason_column = Column::from(reason_lists);
     reason_column.rename(FAILED_EXPECTATIONS.into());
     quarantine.with_column(reason_column)?;
-
-    for (k, t) in accepted {
-        dedup.insert(k, t);
-    }
-    dedup.prune();
-
-    let stats = SilverStats {
-        rows_in: rows,
-        rows_out: silver.height(),
-        dropped,
-        quarantined: quarantine.height(),
-        duplicates,
-        rescued: rescued_count,
-        corrupt: corrupt_rows,
-        expectations: counts,
-    };
-    Ok(SilverBatch {
-        silver,
-        quarantine,
-        stats,
-    })
+    Ok((silver, quarantine, dropped))
 }
 
 /// Per row: the reasons it failed, and the strongest action among them.

@@ -10,7 +10,7 @@ use crate::bronze::{LINEAGE, RESCUED, bronze_dtype, utc_micros};
 use crate::config::Config;
 use crate::error::Result;
 
-pub(super) struct Typed {
+pub struct Typed {
     /// Silver's columns, every bronze row.
     pub frame: DataFrame,
     /// Per row: the fields whose value could not be typed.

@@ -1,6 +1,7 @@
 //! The Auto Loader: which landed files to read, when they are complete, and what was read.
 //!
 //! ```text
+//! admission  which listed files the next batches take (new, complete, not changed)
 //! listing    walk the landing dir: patterns, hidden/temporary names, symlink checks
 //! stability  a file is picked only once complete (renamed in, or unchanged for a while)
 //! progress   the files each committed batch read, rebuilt from bronze's Delta log
@@ -8,6 +9,7 @@
 //! reader     bytes → lines → typed cells, never dropping a line (corrupt/rescued columns)
 //! ```
 
+pub mod admission;
 mod json_line;
 pub mod listing;
 pub mod progress;

@@ -18,15 +18,35 @@ use crate::error::Result;
 /// The commitInfo key isolake's progress lives under.
 pub const PROGRESS_KEY: &str = "isolake";
 
-/// The bronze flow of a batch that only drains gold's buffer (no files).
-pub const DRAIN_FLOW: &str = "drain";
+/// Which step of a batch a commit is (its `flow` in commitInfo).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Bronze's rows and the files they came from.
+    Bronze,
+    /// A batch without files that releases gold's watermark buffer (`run --drain`).
+    Drain,
+    /// A batch without rows recording files as seen (`include_existing_files = false`).
+    SkipExisting,
+    Silver,
+    Quarantine,
+    /// `gold/scored_transactions` and detector tables.
+    Gold,
+    /// `gold/alerts`, naming the detector state saved with it.
+    Alerts,
+    /// The emptying commit of a full refresh.
+    FullRefresh,
+    /// Written by a later isolake: kept, never acted on.
+    #[serde(other)]
+    Other,
+}
 
 /// What one batch's commit records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchProgress {
     pub pipeline: String,
     pub batch: u64,
-    pub flow: String,
+    pub flow: Step,
     #[serde(default)]
     pub files: Vec<SourceFile>,
     /// Gold: the state snapshot saved with this commit (see `gold::state`).
@@ -63,7 +83,7 @@ impl SeenFiles {
                 && progress.pipeline == id
             {
                 seen.record(&progress.files);
-                if progress.flow == DRAIN_FLOW {
+                if progress.flow == Step::Drain {
                     seen.drains.insert(progress.batch);
                 }
             }

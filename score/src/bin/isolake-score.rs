@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use isolake_data::input::InputError;
 use isolake_data::polars::prelude::*;
 use isolake_models::{Error as ModelError, Registry, registry::DEFAULT_LOCAL};
 use isolake_score::{Error, Input, OutputFormat, ScoreSummary, Scorer, Sink, input};
@@ -75,9 +76,17 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     if let Some(m) = e.downcast_ref::<ModelError>() {
         return model(m);
     }
+    let input = |e: &InputError| match e {
+        InputError::Usage(_) | InputError::MissingFeature { .. } | InputError::Lake(_) => 2,
+        _ => 1,
+    };
+    if let Some(e) = e.downcast_ref::<InputError>() {
+        return input(e);
+    }
     match e.downcast_ref::<Error>() {
         Some(Error::Model(m)) => model(m),
-        Some(Error::Usage(_) | Error::MissingFeature { .. } | Error::Data(_)) => 2,
+        Some(Error::Input(e)) => input(e),
+        Some(Error::Usage(_) | Error::Data(_)) => 2,
         _ => 1,
     }
 }

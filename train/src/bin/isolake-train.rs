@@ -9,10 +9,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use isolake_data::input::Input;
 use isolake_data::record::{EVENT_TIME, NUMERIC_FEATURES};
 use isolake_models::registry::DEFAULT_LOCAL;
 use isolake_models::{Contamination, MaxFeatures, MaxSamples, Registry};
-use isolake_score::Input;
 use isolake_train::{Error, Hyper, Progress, TrainConfig};
 
 /// Fit an isolation forest on a Delta table or files, log the run, register a model version

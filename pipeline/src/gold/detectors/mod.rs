@@ -7,19 +7,14 @@
 //! start-up (see `gold::state`).
 
 pub mod match_recognize;
-mod small_then_large;
-mod threshold;
+pub mod small_then_large;
+pub mod threshold;
 
 use polars::prelude::*;
 
 use super::alerts::Alert;
 use crate::bronze::{SOURCE_FILE, SOURCE_LINE};
-use crate::config::{DetectorConfig, DetectorKind};
 use crate::error::Result;
-
-pub use match_recognize::MatchRecognize;
-pub use small_then_large::SmallThenLarge;
-pub use threshold::Threshold;
 
 /// What detectors need to know about the record.
 #[derive(Debug, Clone)]
@@ -74,26 +69,6 @@ pub trait Detector: Send {
     fn restore(&mut self, _state: serde_json::Value) -> Result<()> {
         Ok(())
     }
-}
-
-/// The configured detectors; `silver` is the schema of the rows they see.
-pub fn build(configs: &[DetectorConfig], silver: &Schema) -> Result<Vec<Box<dyn Detector>>> {
-    configs
-        .iter()
-        .map(|c| -> Result<Box<dyn Detector>> {
-            Ok(match &c.kind {
-                DetectorKind::SmallThenLarge { .. } => Box::new(SmallThenLarge::new(c)),
-                DetectorKind::Threshold { expr, key } => {
-                    Box::new(Threshold::new(&c.name, expr, key.clone(), silver)?)
-                }
-                DetectorKind::MatchRecognize {
-                    query,
-                    output_table,
-                    ..
-                } => Box::new(MatchRecognize::new(&c.name, query.clone(), *output_table)),
-            })
-        })
-        .collect()
 }
 
 /// Row names for alerts: the id column's value, or `file:line`.

@@ -9,9 +9,8 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{Context, Detector, Progress, RowIds, as_strings, micros, show_time};
-use crate::config::{DetectorConfig, DetectorKind};
-use crate::error::{Error, Result};
-use crate::gold::alerts::Alert;
+use crate::error::{Inconsistency, Result};
+use crate::gold::alerts::{Alert, AlertKind, Measures};
 
 /// The small row a key is waiting on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,23 +32,20 @@ pub struct SmallThenLarge {
 }
 
 impl SmallThenLarge {
-    pub fn new(config: &DetectorConfig) -> Self {
-        let DetectorKind::SmallThenLarge {
-            key,
-            amount,
+    /// The rule of detector `name` with the plan's parameters.
+    pub fn new(
+        name: &str,
+        key: &str,
+        amount: &str,
+        (small, large): (f64, f64),
+        window: Option<std::time::Duration>,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            key: key.to_string(),
+            amount: amount.to_string(),
             small,
             large,
-            window,
-        } = &config.kind
-        else {
-            unreachable!("built from a small_then_large config")
-        };
-        Self {
-            name: config.name.clone(),
-            key: key.clone(),
-            amount: amount.clone(),
-            small: *small,
-            large: *large,
             window_us: window.map(|w| w.as_micros() as i64),
             pending: PlHashMap::default(),
         }
@@ -91,19 +87,18 @@ impl Detector for SmallThenLarge {
                 let large_id = ids.get(i);
                 out.push(Alert {
                     detector: self.name.clone(),
-                    kind: "small_then_large",
+                    kind: AlertKind::SmallThenLarge,
                     key_column: Some(self.key.clone()),
                     key: Some(key.to_string()),
                     transaction_ids: vec![small.id.clone(), large_id],
                     event_time: Some(time),
                     score: None,
-                    measures: serde_json::json!({
-                        "small_ts": small.time.div_euclid(1000),
-                        "small_amount": small.amount,
-                        "large_ts": time.div_euclid(1000),
-                        "large_amount": amount,
-                    })
-                    .to_string(),
+                    measures: Measures::SmallThenLarge {
+                        large_amount: amount,
+                        large_ts: time.div_euclid(1000),
+                        small_amount: small.amount,
+                        small_ts: small.time.div_euclid(1000),
+                    },
                     reason: format!(
                         "{} {key}: {} at {} then {} at {} ({:.3} s later; small < {}, large > {})",
                         self.key,
@@ -147,8 +142,9 @@ impl Detector for SmallThenLarge {
             self.pending.clear();
             return Ok(());
         }
-        self.pending = serde_json::from_value(state).map_err(|e| {
-            Error::Inconsistent(format!("detector {:?}: unreadable state: {e}", self.name))
+        self.pending = serde_json::from_value(state).map_err(|e| Inconsistency::DetectorState {
+            detector: self.name.clone(),
+            reason: e.to_string(),
         })?;
         Ok(())
     }

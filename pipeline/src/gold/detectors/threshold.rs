@@ -4,33 +4,27 @@ use polars::prelude::*;
 
 use super::{Context, Detector, RowIds, as_strings, micros};
 use crate::error::Result;
-use crate::gold::alerts::Alert;
-use crate::silver::expectations;
+use crate::gold::alerts::{Alert, AlertKind, Measures};
 
 pub struct Threshold {
     name: String,
     expr: Expr,
     key: Option<String>,
     /// The same for every alert of the rule: built once.
-    measures: String,
+    measures: Measures,
     reason: String,
 }
 
 impl Threshold {
-    /// Checked against silver's `schema` at start-up: an unknown column or a predicate that is
-    /// not a boolean is an error then, not in the middle of a batch.
-    pub fn new(name: &str, text: &str, key: Option<String>, schema: &Schema) -> Result<Self> {
-        Ok(Self {
+    /// `expr`: the plan's compiled predicate (checked against silver's schema at start-up).
+    pub fn new(name: &str, expr: Expr, text: &str, key: Option<String>) -> Self {
+        Self {
             name: name.to_string(),
-            expr: expectations::compile_predicate(
-                &format!("threshold rule {name:?}"),
-                text,
-                schema,
-            )?,
+            expr,
             key,
-            measures: serde_json::json!({ "rule": text }).to_string(),
+            measures: Measures::Rule { rule: text.into() },
             reason: format!("rule {text:?} holds"),
-        })
+        }
     }
 }
 
@@ -62,7 +56,7 @@ impl Detector for Threshold {
             let key = keys.as_ref().and_then(|k| k.get(i)).map(str::to_string);
             out.push(Alert {
                 detector: self.name.clone(),
-                kind: "threshold",
+                kind: AlertKind::Threshold,
                 key_column: self.key.clone(),
                 key,
                 transaction_ids: vec![ids.get(i)],

@@ -37,38 +37,74 @@ pub struct Query {
     pub slots: Vec<(String, Ty)>,
 }
 
+/// Why a query cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    /// The text is not SQL that the parser reads.
+    #[error("SQL: {0}")]
+    Syntax(String),
+    /// SQL outside the supported subset (the message names the construct).
+    #[error("{0}")]
+    Unsupported(String),
+    /// A clause names something that does not exist, or uses it wrongly.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The clauses of `FROM <table> MATCH_RECOGNIZE (...)` that the compiled query is built from.
+struct Clauses<'a> {
+    partition_by: &'a [ast::Expr],
+    measures: &'a [ast::Measure],
+    after_match_skip: &'a Option<AfterMatchSkip>,
+    pattern: &'a ast::MatchRecognizePattern,
+    symbols: &'a [ast::SymbolDefinition],
+}
+
 /// Compiles `sql` for the stream named `table`, over `columns`, ordered by `event_time`.
 pub fn compile(
     sql: &str,
     table: &str,
     columns: &[(String, Ty)],
     event_time: &str,
-) -> Result<Query, String> {
-    let (sql, within) = strip_within(sql)?;
-    let mut statements =
-        Parser::parse_sql(&GenericDialect {}, &sql).map_err(|e| format!("SQL: {e}"))?;
-    if statements.len() != 1 {
-        return Err(format!("expected one query, found {}", statements.len()));
-    }
-    let Statement::Query(query) = statements.remove(0) else {
-        return Err("expected SELECT * FROM <table> MATCH_RECOGNIZE (...)".into());
+) -> Result<Query, QueryError> {
+    let (sql, within) = strip_within(sql).map_err(QueryError::Syntax)?;
+    let statements = Parser::parse_sql(&GenericDialect {}, &sql)
+        .map_err(|e| QueryError::Syntax(e.to_string()))?;
+    let [Statement::Query(query)] = statements.as_slice() else {
+        return Err(unsupported(format!(
+            "expected one SELECT * FROM <table> MATCH_RECOGNIZE (...), found {} statement(s)",
+            statements.len()
+        )));
     };
+    let relation = single_relation(query)?;
+    let clauses = clauses(relation, table, event_time)?;
+    build(&clauses, columns, within).map_err(QueryError::Invalid)
+}
+
+fn unsupported(message: impl Into<String>) -> QueryError {
+    QueryError::Unsupported(message.into())
+}
+
+/// The one FROM item of a plain `SELECT *` (anything around it is refused).
+fn single_relation(query: &ast::Query) -> Result<&TableFactor, QueryError> {
     if query.with.is_some()
         || query.order_by.is_some()
         || query.limit_clause.is_some()
         || query.fetch.is_some()
     {
-        return Err(
-            "WITH, ORDER BY, LIMIT and FETCH around MATCH_RECOGNIZE are not supported".into(),
-        );
+        return Err(unsupported(
+            "WITH, ORDER BY, LIMIT and FETCH around MATCH_RECOGNIZE are not supported",
+        ));
     }
-    let SetExpr::Select(select) = *query.body else {
-        return Err(
-            "expected a single SELECT (UNION and other set operations are not supported)".into(),
-        );
+    let SetExpr::Select(select) = &*query.body else {
+        return Err(unsupported(
+            "expected a single SELECT (UNION and other set operations are not supported)",
+        ));
     };
     if !matches!(select.projection.as_slice(), [SelectItem::Wildcard(_)]) {
-        return Err("only SELECT * is supported: name the output columns in MEASURES".into());
+        return Err(unsupported(
+            "only SELECT * is supported: name the output columns in MEASURES",
+        ));
     }
     let no_grouping =
         matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
@@ -77,14 +113,25 @@ pub fn compile(
         || !no_grouping
         || select.distinct.is_some()
     {
-        return Err("WHERE, GROUP BY, HAVING and DISTINCT are not supported".into());
+        return Err(unsupported(
+            "WHERE, GROUP BY, HAVING and DISTINCT are not supported",
+        ));
     }
     let [from] = select.from.as_slice() else {
-        return Err("expected exactly one FROM item".into());
+        return Err(unsupported("expected exactly one FROM item"));
     };
     if !from.joins.is_empty() {
-        return Err("JOIN is not supported".into());
+        return Err(unsupported("JOIN is not supported"));
     }
+    Ok(&from.relation)
+}
+
+/// The MATCH_RECOGNIZE clauses, after checking its source table, rows per match and order.
+fn clauses<'a>(
+    relation: &'a TableFactor,
+    table: &str,
+    event_time: &str,
+) -> Result<Clauses<'a>, QueryError> {
     let TableFactor::MatchRecognize {
         table: source,
         partition_by,
@@ -95,52 +142,55 @@ pub fn compile(
         pattern,
         symbols,
         ..
-    } = &from.relation
+    } = relation
     else {
-        return Err("expected FROM <table> MATCH_RECOGNIZE (...)".into());
+        return Err(unsupported("expected FROM <table> MATCH_RECOGNIZE (...)"));
     };
     match &**source {
         TableFactor::Table { name, .. } if name.to_string() == table => {}
         TableFactor::Table { name, .. } => {
-            return Err(format!(
+            return Err(QueryError::Invalid(format!(
                 "the query reads {name}, but this detector's table is {table:?} (the silver stream)"
-            ));
+            )));
         }
-        _ => return Err("MATCH_RECOGNIZE must read a table name".into()),
+        _ => return Err(unsupported("MATCH_RECOGNIZE must read a table name")),
     }
     if matches!(rows_per_match, Some(RowsPerMatch::AllRows(_))) {
-        return Err("ALL ROWS PER MATCH is not supported (use ONE ROW PER MATCH)".into());
+        return Err(unsupported(
+            "ALL ROWS PER MATCH is not supported (use ONE ROW PER MATCH)",
+        ));
     }
     let [order] = order_by.as_slice() else {
-        return Err(format!(
+        return Err(unsupported(format!(
             "ORDER BY must name the event-time column {event_time:?} only"
-        ));
+        )));
     };
     let ordered_by_time = matches!(&order.expr, ast::Expr::Identifier(id) if id.value.eq_ignore_ascii_case(event_time));
     if !ordered_by_time || order.options.asc == Some(false) {
-        return Err(format!(
+        return Err(unsupported(format!(
             "ORDER BY must be the event-time column {event_time:?}, ascending (found {order})"
-        ));
+        )));
     }
-    let program = Program::compile(pattern)?;
+    Ok(Clauses {
+        partition_by,
+        measures,
+        after_match_skip,
+        pattern,
+        symbols,
+    })
+}
+
+/// The compiled query: pattern program, partition slots, DEFINEs, MEASURES, skip.
+fn build(c: &Clauses<'_>, columns: &[(String, Ty)], within: Option<i64>) -> Result<Query, String> {
+    let program = Program::compile(c.pattern)?;
     let mut names = Names {
         vars: &program.vars,
         columns,
         slots: Vec::new(),
     };
-    let mut partition = Vec::new();
-    for p in partition_by {
-        let ast::Expr::Identifier(id) = p else {
-            return Err(format!("PARTITION BY {p}: only column names are supported"));
-        };
-        let slot = match expr::compile(p, &mut names, false)? {
-            Expr::Col { slot, .. } => slot,
-            _ => unreachable!("an identifier compiles to a column"),
-        };
-        partition.push((id.value.clone(), slot));
-    }
+    let partition = partition(c.partition_by, &mut names)?;
     let mut defines: Vec<Option<Expr>> = vec![None; program.vars.len()];
-    for d in symbols {
+    for d in c.symbols {
         let index = program
             .vars
             .iter()
@@ -153,7 +203,7 @@ pub fn compile(
     }
     let mut out_names: Vec<String> = partition.iter().map(|(n, _)| n.clone()).collect();
     let mut compiled_measures = Vec::new();
-    for m in measures {
+    for m in c.measures {
         let e = expr::compile(&m.expr, &mut names, false)
             .map_err(|e| format!("MEASURES {}: {e}", m.alias.value))?;
         if out_names.contains(&m.alias.value) {
@@ -162,25 +212,7 @@ pub fn compile(
         out_names.push(m.alias.value.clone());
         compiled_measures.push((m.alias.value.clone(), e));
     }
-    let var = |id: &ast::Ident| -> Result<u8, String> {
-        program
-            .vars
-            .iter()
-            .position(|v| *v == id.value)
-            .map(|i| i as u8)
-            .ok_or_else(|| {
-                format!(
-                    "AFTER MATCH SKIP TO {}: not a variable of the PATTERN",
-                    id.value
-                )
-            })
-    };
-    let skip = match after_match_skip {
-        None | Some(AfterMatchSkip::ToNextRow) => Skip::ToNextRow,
-        Some(AfterMatchSkip::PastLastRow) => Skip::PastLastRow,
-        Some(AfterMatchSkip::ToFirst(id)) => Skip::ToFirst(var(id)?),
-        Some(AfterMatchSkip::ToLast(id)) => Skip::ToLast(var(id)?),
-    };
+    let skip = skip(c.after_match_skip, &program.vars)?;
     let slots = names.slots.iter().map(|c| columns[*c].clone()).collect();
     Ok(Query {
         partition,
@@ -190,6 +222,42 @@ pub fn compile(
         skip,
         within,
         slots,
+    })
+}
+
+/// PARTITION BY columns with their slots.
+fn partition(exprs: &[ast::Expr], names: &mut Names<'_>) -> Result<Vec<(String, usize)>, String> {
+    let mut partition = Vec::new();
+    for p in exprs {
+        let ast::Expr::Identifier(id) = p else {
+            return Err(format!("PARTITION BY {p}: only column names are supported"));
+        };
+        let slot = match expr::compile(p, names, false)? {
+            Expr::Col { slot, .. } => slot,
+            _ => unreachable!("an identifier compiles to a column"),
+        };
+        partition.push((id.value.clone(), slot));
+    }
+    Ok(partition)
+}
+
+fn skip(after: &Option<AfterMatchSkip>, vars: &[String]) -> Result<Skip, String> {
+    let var = |id: &ast::Ident| -> Result<u8, String> {
+        vars.iter()
+            .position(|v| *v == id.value)
+            .map(|i| i as u8)
+            .ok_or_else(|| {
+                format!(
+                    "AFTER MATCH SKIP TO {}: not a variable of the PATTERN",
+                    id.value
+                )
+            })
+    };
+    Ok(match after {
+        None | Some(AfterMatchSkip::ToNextRow) => Skip::ToNextRow,
+        Some(AfterMatchSkip::PastLastRow) => Skip::PastLastRow,
+        Some(AfterMatchSkip::ToFirst(id)) => Skip::ToFirst(var(id)?),
+        Some(AfterMatchSkip::ToLast(id)) => Skip::ToLast(var(id)?),
     })
 }
 
@@ -268,7 +336,9 @@ mod tests {
     }
 
     fn err(sql: &str) -> String {
-        compile(sql, "T", &columns(), "purchase_time").unwrap_err()
+        compile(sql, "T", &columns(), "purchase_time")
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use polars::prelude::*;
 
 use super::super::{Context, Detector, Progress};
-use super::{MatchRecognize, Ty, query};
+use super::value::Ty;
+use super::{MatchRecognize, query};
 use crate::gold::watermark::EventBuffer;
 
 struct Rng(u64);

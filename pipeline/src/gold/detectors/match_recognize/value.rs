@@ -30,6 +30,20 @@ pub enum Ty {
     Time,
 }
 
+impl Ty {
+    /// The type a silver column of `field` type has in a query.
+    pub fn of(field: isolake_data::record::FieldType) -> Self {
+        use isolake_data::record::FieldType;
+        match field {
+            FieldType::String => Ty::Str,
+            FieldType::Integer => Ty::Int,
+            FieldType::Double => Ty::Float,
+            FieldType::Boolean => Ty::Bool,
+            FieldType::Timestamp => Ty::Time,
+        }
+    }
+}
+
 pub type EvalResult<T> = Result<T, String>;
 
 impl Value {
@@ -62,8 +76,8 @@ impl Value {
             },
             (Value::Time(t), Ty::Time) => Value::Time(*t),
             (Value::Str(s), Ty::Time) => Value::Time(
-                crate::silver::parse_event_time(s.trim(), Some("%Y-%m-%d %H:%M:%S%.f"))
-                    .or_else(|| crate::silver::parse_event_time(s.trim(), None))
+                crate::silver::typing::parse_event_time(s.trim(), Some("%Y-%m-%d %H:%M:%S%.f"))
+                    .or_else(|| crate::silver::typing::parse_event_time(s.trim(), None))
                     .ok_or_else(|| format!("cannot cast {s:?} to TIMESTAMP"))?,
             ),
             (v, ty) => return Err(format!("cannot cast {} to {ty:?}", v.flink_text())),

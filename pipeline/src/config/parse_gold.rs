@@ -1,112 +1,21 @@
 //! Gold's part of the config: `[model]`, `[[detectors]]`, `[gold]` and `[dimensions.*]`.
 
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Duration;
-
-use isolake_data::record::FieldType;
 
 use toml::de::DeTable;
 
-use super::parse::{Value, Walker, get, resolve_location};
-use super::{SchemaConfig, SilverConfig};
-use crate::gold::detectors::match_recognize::{Query, Ty, query};
-
-/// Gold's declaration. Gold runs when a model or a detector is declared.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct GoldConfig {
-    pub model: Option<ModelConfig>,
-    pub detectors: Vec<DetectorConfig>,
-    /// Rows whose event time is more than this behind the latest seen are late: scored, but
-    /// skipped by sequence rules (Flink's bounded out-of-orderness).
-    pub allowed_lateness: Duration,
-    /// Dimension tables joined to alerts (`[dimensions.accounts]`).
-    pub dimensions: Vec<DimensionConfig>,
-}
-
-impl GoldConfig {
-    pub fn enabled(&self) -> bool {
-        self.model.is_some() || !self.detectors.is_empty()
-    }
-}
-
-/// The model that scores every silver row.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModelConfig {
-    /// `models:/NAME@ALIAS`, `models:/NAME/VERSION` or an artifact file.
-    pub uri: String,
-    /// Registry location; `None`: `$MLFLOW_TRACKING_URI`, else `<lake>/_registry`.
-    pub registry: Option<String>,
-    /// How often an alias is resolved again in continuous mode (hot swap).
-    pub refresh: Duration,
-    pub on_missing: OnMissingModel,
-    /// How many features `top_features` names (0: none).
-    pub explain: usize,
-    /// Score at or above which a row becomes an alert; `None`: the model's own `is_anomaly`.
-    pub alert_threshold: Option<f64>,
-    /// Column model alerts are keyed by (default `account_id` when the schema has it).
-    pub key: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnMissingModel {
-    /// Score columns are null, rules still run, the event log warns.
-    SkipScoring,
-    /// The batch fails.
-    Fail,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct DetectorConfig {
-    pub name: String,
-    pub kind: DetectorKind,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum DetectorKind {
-    /// Flink's DataStream fraud rule: per key, an amount below `small` immediately followed
-    /// (the key's next row in event time) by one above `large`, within `window` (inclusive).
-    SmallThenLarge {
-        key: String,
-        amount: String,
-        small: f64,
-        large: f64,
-        window: Option<Duration>,
-    },
-    /// A per-row SQL predicate.
-    Threshold { expr: String, key: Option<String> },
-    /// A Flink SQL `MATCH_RECOGNIZE` query over the silver stream, named `table` in the query.
-    MatchRecognize {
-        table: String,
-        sql: String,
-        /// Also write `gold/<name>` with the measures as typed columns.
-        output_table: bool,
-        query: Arc<Query>,
-    },
-}
-
-impl DetectorKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            DetectorKind::SmallThenLarge { .. } => "small_then_large",
-            DetectorKind::Threshold { .. } => "threshold",
-            DetectorKind::MatchRecognize { .. } => "match_recognize",
-        }
-    }
-}
-
-/// A dimension table joined to alerts whose key column is `key`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DimensionConfig {
-    pub name: String,
-    pub key: String,
-}
+use super::walker::{Value, Walker, get};
+use super::{
+    DetectorConfig, DetectorKind, DimensionConfig, GoldConfig, ModelConfig, OnMissingModel,
+    SchemaConfig, resolve_location,
+};
 
 pub(super) fn parse(
     w: &mut Walker<'_>,
     root: &DeTable<'_>,
     schema: &SchemaConfig,
-    silver: &SilverConfig,
-    base: &std::path::Path,
+    base: &Path,
 ) -> GoldConfig {
     let mut gold = GoldConfig {
         allowed_lateness: Duration::from_secs(5),
@@ -124,7 +33,7 @@ pub(super) fn parse(
     }
     gold.model = get(root, "model").and_then(|v| parse_model(w, v, schema, base));
     if let Some(value) = get(root, "detectors") {
-        gold.detectors = parse_detectors(w, value, schema, silver, base);
+        gold.detectors = parse_detectors(w, value, schema, base);
     }
     if let Some(value) = get(root, "dimensions")
         && let Some(table) = w.table("dimensions", value)
@@ -155,7 +64,7 @@ fn parse_model(
     w: &mut Walker<'_>,
     value: &Value<'_>,
     schema: &SchemaConfig,
-    base: &std::path::Path,
+    base: &Path,
 ) -> Option<ModelConfig> {
     let table = w.table("model", value)?;
     w.unknown_keys(
@@ -232,39 +141,11 @@ fn parse_model(
     })
 }
 
-/// Silver's columns and their types, as a query sees them.
-fn silver_columns(schema: &SchemaConfig, silver: &SilverConfig) -> Vec<(String, Ty)> {
-    let ty = |t: FieldType| match t {
-        FieldType::String => Ty::Str,
-        FieldType::Integer => Ty::Int,
-        FieldType::Double => Ty::Float,
-        FieldType::Boolean => Ty::Bool,
-        FieldType::Timestamp => Ty::Time,
-    };
-    let mut out: Vec<(String, Ty)> = schema
-        .fields
-        .iter()
-        .map(|(name, declared)| {
-            let cast = silver
-                .casts
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, t)| *t);
-            (name.clone(), ty(cast.unwrap_or(*declared)))
-        })
-        .collect();
-    if !out.iter().any(|(n, _)| *n == schema.event_time) {
-        out.push((schema.event_time.clone(), Ty::Time));
-    }
-    out
-}
-
 fn parse_detectors(
     w: &mut Walker<'_>,
     value: &Value<'_>,
     schema: &SchemaConfig,
-    silver: &SilverConfig,
-    base: &std::path::Path,
+    base: &Path,
 ) -> Vec<DetectorConfig> {
     let Some(items) = value.get_ref().as_array() else {
         w.issue(
@@ -316,10 +197,7 @@ fn parse_detectors(
         let kind = match kind.as_deref() {
             Some("small_then_large") => parse_small_then_large(w, &path, table, schema),
             Some("threshold") => parse_threshold(w, &path, table, item),
-            Some("match_recognize") => {
-                let columns = silver_columns(schema, silver);
-                parse_match_recognize(w, &path, table, item, &columns, &schema.event_time, base)
-            }
+            Some("match_recognize") => parse_match_recognize(w, &path, table, item, base),
             Some(other) => {
                 w.issue(
                     &format!("{path}.kind"),
@@ -410,10 +288,6 @@ fn parse_threshold(
         return None;
     };
     let expr = w.string(&format!("{path}.expr"), v)?;
-    if let Err(e) = crate::silver::expectations::compile(&expr) {
-        w.issue(&format!("{path}.expr"), Some(v.span()), e.to_string());
-        return None;
-    }
     let key = get(table, "key").and_then(|v| w.string(&format!("{path}.key"), v));
     Some(DetectorKind::Threshold { expr, key })
 }
@@ -423,9 +297,7 @@ fn parse_match_recognize(
     path: &str,
     table: &DeTable<'_>,
     item: &Value<'_>,
-    columns: &[(String, Ty)],
-    event_time: &str,
-    base: &std::path::Path,
+    base: &Path,
 ) -> Option<DetectorKind> {
     w.unknown_keys(
         path,
@@ -439,20 +311,37 @@ fn parse_match_recognize(
         Some(v) => w.boolean(&format!("{path}.output_table"), v)?,
         None => false,
     };
-    let (sql, at) = match (get(table, "sql"), get(table, "sql_file")) {
-        (Some(v), None) => (w.string(&format!("{path}.sql"), v)?, v),
+    let sql = query_text(w, path, table, item, base)?;
+    Some(DetectorKind::MatchRecognize {
+        table: stream,
+        sql,
+        output_table,
+    })
+}
+
+/// The query's text, given inline (`sql`) or in a file (`sql_file`, relative to the config).
+/// Either way the plan reports a query problem at `<path>.sql`, with the line of the value.
+fn query_text(
+    w: &mut Walker<'_>,
+    path: &str,
+    table: &DeTable<'_>,
+    item: &Value<'_>,
+    base: &Path,
+) -> Option<String> {
+    match (get(table, "sql"), get(table, "sql_file")) {
+        (Some(v), None) => w.string(&format!("{path}.sql"), v),
         (None, Some(v)) => {
-            let file = w.string(&format!("{path}.sql_file"), v)?;
-            let file = base.join(file);
+            let file = base.join(w.string(&format!("{path}.sql_file"), v)?);
+            w.lines.insert(format!("{path}.sql"), w.line(v.span()));
             match std::fs::read_to_string(&file) {
-                Ok(text) => (text, v),
+                Ok(text) => Some(text),
                 Err(e) => {
                     w.issue(
                         &format!("{path}.sql_file"),
                         Some(v.span()),
                         format!("{}: {e}", file.display()),
                     );
-                    return None;
+                    None
                 }
             }
         }
@@ -462,18 +351,6 @@ fn parse_match_recognize(
                 Some(item.span()),
                 "give the query as sql = \"\"\"...\"\"\" or sql_file = \"q.sql\" (one of them)",
             );
-            return None;
-        }
-    };
-    match query::compile(&sql, &stream, columns, event_time) {
-        Ok(q) => Some(DetectorKind::MatchRecognize {
-            table: stream,
-            sql,
-            output_table,
-            query: Arc::new(q),
-        }),
-        Err(e) => {
-            w.issue(&format!("{path}.sql"), Some(at.span()), e);
             None
         }
     }

@@ -12,7 +12,11 @@ use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 
 use crate::config::Config;
-use crate::error::{Error, Result};
+
+pub mod error;
+pub use error::QueryError;
+
+type Result<T, E = QueryError> = std::result::Result<T, E>;
 
 /// Which version of the tables a query reads.
 #[derive(Debug, Clone, Copy, Default)]
@@ -23,9 +27,8 @@ pub struct AsOf {
 
 /// The table names a SQL text reads (lower case).
 fn referenced(sql: &str) -> Result<Vec<String>> {
-    let statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(|e| Error::Query {
-        reason: format!("invalid SQL: {e}"),
-    })?;
+    let statements = Parser::parse_sql(&GenericDialect {}, sql)
+        .map_err(|e| QueryError::InvalidSql(e.to_string()))?;
     let mut names = Vec::new();
     let _ = sqlparser::ast::visit_relations(&statements, |name| {
         let text = name
@@ -51,37 +54,35 @@ pub async fn run(config: &Config, sql: &str, as_of: AsOf) -> Result<DataFrame> {
             continue;
         };
         if !LakeTable::exists(location).await? {
-            return Err(Error::Query {
-                reason: format!("table {name} does not exist yet (run the pipeline first)"),
-            });
+            return Err(QueryError::NotCreated(name));
         }
         let mut table = LakeTable::open(location).await?;
         if let Some(version) = as_of.version {
             table
                 .load_version(version)
                 .await
-                .map_err(|e| Error::Query {
-                    reason: format!("{name}: {e}"),
+                .map_err(|source| QueryError::TimeTravel {
+                    name: name.clone(),
+                    when: String::new(),
+                    source: Box::new(source),
                 })?;
         } else if let Some(timestamp) = as_of.timestamp {
             table
                 .load_as_of(timestamp)
                 .await
-                .map_err(|e| Error::Query {
-                    reason: format!("{name} as of {timestamp}: {e}"),
+                .map_err(|source| QueryError::TimeTravel {
+                    name: name.clone(),
+                    when: format!(" as of {timestamp}"),
+                    source: Box::new(source),
                 })?;
         }
         ctx.register(&name, table.scan()?);
     }
-    let plan = ctx.execute(sql).map_err(|e| Error::Query {
-        reason: format!(
-            "{e} (tables: {})",
-            available.keys().cloned().collect::<Vec<_>>().join(", ")
-        ),
-    })?;
-    tokio::task::block_in_place(|| plan.collect()).map_err(|e| Error::Query {
+    let plan = ctx.execute(sql).map_err(|e| QueryError::Plan {
         reason: e.to_string(),
-    })
+        tables: available.keys().cloned().collect::<Vec<_>>().join(", "),
+    })?;
+    tokio::task::block_in_place(|| plan.collect()).map_err(QueryError::Run)
 }
 
 /// Output formats of `query`.
@@ -99,7 +100,10 @@ pub fn write(df: &mut DataFrame, format: Format, out: &mut dyn std::io::Write) -
         Format::Table => {
             let text = render_table(df, 100);
             out.write_all(text.as_bytes())
-                .map_err(|e| Error::io(Path::new("<stdout>"), e))?;
+                .map_err(|source| QueryError::Output {
+                    path: Path::new("<stdout>").to_path_buf(),
+                    source,
+                })?;
         }
         Format::Csv => CsvWriter::new(out).include_header(true).finish(df)?,
         Format::Json => JsonWriter::new(out)

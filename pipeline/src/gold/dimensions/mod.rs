@@ -13,7 +13,11 @@ use isolake_data::lake::{Commit, CreateOptions, LakeTable, Rewrite};
 use polars::prelude::*;
 
 use crate::config::{Config, DimensionConfig};
-use crate::error::{Error, Result};
+
+pub mod error;
+pub use error::DimensionError;
+
+type Result<T, E = DimensionError> = std::result::Result<T, E>;
 
 pub fn location(config: &Config, name: &str) -> String {
     config.table_location(&format!("dimensions/{name}"))
@@ -31,28 +35,32 @@ pub struct Upserted {
 /// Reads a CSV or NDJSON file (by extension) of dimension rows.
 pub fn read_file(path: &Path) -> Result<DataFrame> {
     let name = path.to_string_lossy().to_lowercase();
-    let df = if name.ends_with(".csv") {
+    let read = |source| DimensionError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    if name.ends_with(".csv") {
         CsvReadOptions::default()
             .with_has_header(true)
-            .try_into_reader_with_file_path(Some(path.to_path_buf()))?
-            .finish()?
+            .try_into_reader_with_file_path(Some(path.to_path_buf()))
+            .and_then(|r| r.finish())
+            .map_err(read)
     } else if name.ends_with(".json") || name.ends_with(".jsonl") || name.ends_with(".ndjson") {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = std::fs::File::open(path).map_err(|e| read(e.into()))?;
         JsonReader::new(file)
             .with_json_format(JsonFormat::JsonLines)
-            .finish()?
+            .finish()
+            .map_err(read)
     } else {
-        return Err(Error::Dimension {
-            name: path.display().to_string(),
-            reason: "expected a .csv, .json, .jsonl or .ndjson file".into(),
-        });
-    };
-    Ok(df)
+        Err(DimensionError::UnknownFormat {
+            path: path.to_path_buf(),
+        })
+    }
 }
 
 /// Upserts `rows` into dimension `name` by `key` (MERGE: update matched, insert new).
 pub async fn upsert(config: &Config, name: &str, key: &str, rows: DataFrame) -> Result<Upserted> {
-    let fail = |reason: String| Error::Dimension {
+    let fail = |reason: String| DimensionError::BadRows {
         name: name.to_string(),
         reason,
     };

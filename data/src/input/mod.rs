@@ -1,12 +1,20 @@
 //! What `isolake-score` and `isolake-train` read: a Delta table (at a version), or CSV,
-//! Parquet and NDJSON files (or directories of them).
+//! Parquet and NDJSON files (or directories of them), and the model's feature matrix of what
+//! was read. Both tools read the same way, so it lives in the data layer.
+
+mod error;
+mod features;
 
 use std::path::{Path, PathBuf};
 
-use isolake_data::lake::LakeTable;
-use isolake_data::polars::prelude::*;
+use polars::prelude::*;
 
-use crate::error::{Error, Result};
+use crate::lake::LakeTable;
+pub use error::InputError;
+pub use features::FeatureMatrix;
+
+type Error = InputError;
+type Result<T, E = InputError> = std::result::Result<T, E>;
 
 /// A file format of the inputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,11 +1,12 @@
-//! Shared helpers of the pipeline's end-to-end tests: landing data, configs, runs, reads.
-#![allow(dead_code, clippy::unwrap_used)]
+//! Pipelines under test: landing data, configs, runs of `isolake-pipeline`, and reading
+//! what they wrote (tables, metrics, parquet files).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
-use isolake_tests::binary;
 use polars::prelude::*;
+
+use crate::{ChildGuard, binary};
 
 /// A pipeline under test: `<dir>/landing`, `<dir>/lake`, `<dir>/isolake.toml`.
 pub struct Lake {
@@ -13,22 +14,26 @@ pub struct Lake {
 }
 
 impl Lake {
-    /// A config with the given extra TOML (appended after `[source] landing = ...`).
+    /// A config with the given extra TOML (`source_extra` appended after `[source] landing =
+    /// ...`, then `rest`), and an empty landing dir.
     pub fn new(dir: &Path, source_extra: &str, rest: &str) -> Self {
-        std::fs::create_dir_all(dir.join("landing")).unwrap();
+        std::fs::create_dir_all(dir.join("landing")).expect("create the landing dir");
         let config = format!(
             "id = \"fraud\"\nlake = \"./lake\"\n[source]\nlanding = \"./landing\"\n{source_extra}\n{rest}\n"
         );
-        std::fs::write(dir.join("isolake.toml"), config).unwrap();
+        std::fs::write(dir.join("isolake.toml"), config).expect("write isolake.toml");
         Self {
             dir: dir.to_path_buf(),
         }
     }
 
+    /// The landing dir the pipeline reads.
     pub fn landing(&self) -> PathBuf {
         self.dir.join("landing")
     }
 
+    /// `isolake-pipeline <args> --config <dir>/isolake.toml`, not yet run: for tests that
+    /// expect a failure or set more (env, pipes).
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(binary("isolake-pipeline"));
         cmd.args(args)
@@ -39,7 +44,7 @@ impl Lake {
 
     /// `run --once`, which must succeed.
     pub fn run_once(&self) -> Output {
-        let out = self.command(&["run", "--once"]).output().unwrap();
+        let out = self.output(&["run", "--once"]);
         assert!(
             out.status.success(),
             "run --once failed ({:?}):\n{}",
@@ -51,7 +56,7 @@ impl Lake {
 
     /// Runs the pipeline binary with `args` (plus `--config`), which must succeed.
     pub fn run_with(&self, args: &[&str]) -> Output {
-        let out = self.command(args).output().unwrap();
+        let out = self.output(args);
         assert!(
             out.status.success(),
             "{args:?} failed ({:?}):\n{}",
@@ -61,28 +66,38 @@ impl Lake {
         out
     }
 
-    pub fn spawn(&self, args: &[&str]) -> Child {
-        self.command(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+    /// Starts the pipeline binary with `args` in the background, stdout and stderr piped;
+    /// guarded, so that a failing test does not leave it running.
+    pub fn spawn(&self, args: &[&str]) -> ChildGuard {
+        ChildGuard::spawn(
+            self.command(args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        )
     }
 
     /// The latest version of `<lake>/<table>`, read with isolake's reader.
     pub fn read(&self, table: &str) -> DataFrame {
         read_table(&self.dir.join("lake").join(table))
     }
+
+    /// The finished run of `args`, whatever its exit status.
+    fn output(&self, args: &[&str]) -> Output {
+        self.command(args)
+            .output()
+            .expect("isolake-pipeline starts")
+    }
 }
 
+/// The latest version of the Delta table at `path`, read with isolake's reader.
 pub fn read_table(path: &Path) -> DataFrame {
     let location = path.to_string_lossy().into_owned();
     block_on(async move {
         isolake_data::lake::scan_table(&location, None)
             .await
-            .unwrap()
+            .unwrap_or_else(|e| panic!("open the table at {location}: {e}"))
             .collect()
-            .unwrap()
+            .unwrap_or_else(|e| panic!("read the table at {location}: {e}"))
     })
 }
 
@@ -91,7 +106,7 @@ pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .unwrap()
+        .expect("a tokio runtime")
         .block_on(future)
 }
 
@@ -103,7 +118,8 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// Generates `rows` canonical transactions in `files` files into `out`.
+/// Generates `rows` canonical transactions in `files` files into `out`, with `isolake-gen`
+/// (the same data a user lands).
 pub fn generate(out: &Path, rows: usize, files: usize, seed: u64, bad_fraction: f64) {
     let status = Command::new(binary("isolake-gen"))
         .args(["--rows", &rows.to_string(), "--files", &files.to_string()])
@@ -112,17 +128,17 @@ pub fn generate(out: &Path, rows: usize, files: usize, seed: u64, bad_fraction: 
         .arg("--out")
         .arg(out)
         .status()
-        .unwrap();
+        .expect("isolake-gen starts");
     assert!(status.success());
 }
 
 /// Non-blank lines of every file under `dir` (what bronze must hold, one row each).
 pub fn count_lines(dir: &Path) -> usize {
     let mut n = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
+    for entry in std::fs::read_dir(dir).expect("list the dir") {
+        let path = entry.expect("a dir entry").path();
         if path.is_file() {
-            let bytes = std::fs::read(&path).unwrap();
+            let bytes = std::fs::read(&path).expect("read a landed file");
             n += bytes
                 .split(|b| *b == b'\n')
                 .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
@@ -132,31 +148,34 @@ pub fn count_lines(dir: &Path) -> usize {
     n
 }
 
+/// A column, which the test expects to exist.
+fn column<'a>(df: &'a DataFrame, name: &str) -> &'a Column {
+    df.column(name)
+        .unwrap_or_else(|e| panic!("no column {name}: {e}"))
+}
+
 /// A column's values as text (nulls as `None`), in row order.
-pub fn strings(df: &DataFrame, column: &str) -> Vec<Option<String>> {
-    df.column(column)
-        .unwrap()
+pub fn strings(df: &DataFrame, name: &str) -> Vec<Option<String>> {
+    column(df, name)
         .cast(&DataType::String)
-        .unwrap()
+        .unwrap_or_else(|e| panic!("{name} as text: {e}"))
         .str()
-        .unwrap()
+        .expect("a string column after the cast")
         .iter()
         .map(|s| s.map(str::to_string))
         .collect()
 }
 
 /// How many values of a column are not null.
-pub fn non_null(df: &DataFrame, column: &str) -> usize {
-    df.column(column).unwrap().is_not_null().sum().unwrap_or(0) as usize
+pub fn non_null(df: &DataFrame, name: &str) -> usize {
+    column(df, name).is_not_null().sum().unwrap_or(0) as usize
 }
 
-/// The sorted values of a string column.
-pub fn sorted_strings(df: &DataFrame, column: &str) -> Vec<String> {
-    let mut v: Vec<String> = df
-        .column(column)
-        .unwrap()
+/// The sorted values of a string column (nulls as `<null>`).
+pub fn sorted_strings(df: &DataFrame, name: &str) -> Vec<String> {
+    let mut v: Vec<String> = column(df, name)
         .str()
-        .unwrap()
+        .unwrap_or_else(|e| panic!("{name} is a string column: {e}"))
         .iter()
         .map(|s| s.unwrap_or("<null>").to_string())
         .collect();
@@ -164,26 +183,27 @@ pub fn sorted_strings(df: &DataFrame, column: &str) -> Vec<String> {
     v
 }
 
-/// Sum of an integer column over rows where `flow` equals `flow`.
-pub fn event_sum(events: &DataFrame, flow: &str, column: &str) -> i64 {
+/// Sum of an integer column of the event log over rows where `flow` equals `flow`.
+pub fn event_sum(events: &DataFrame, flow: &str, name: &str) -> i64 {
     let filtered = events
         .clone()
         .lazy()
         .filter(col("flow").eq(lit(flow)))
-        .select([col(column).sum()])
+        .select([col(name).sum()])
         .collect()
-        .unwrap();
-    filtered
-        .column(column)
-        .unwrap()
+        .unwrap_or_else(|e| panic!("sum {name} of {flow} events: {e}"));
+    column(&filtered, name)
         .i64()
-        .unwrap()
+        .unwrap_or_else(|e| panic!("{name} is an integer column: {e}"))
         .get(0)
         .unwrap_or(0)
 }
 
 /// Rows of a parquet file, read with polars.
 pub fn read_parquet_rows(path: &Path) -> usize {
-    let file = std::fs::File::open(path).unwrap();
-    ParquetReader::new(file).finish().unwrap().height()
+    let file = std::fs::File::open(path).expect("open the parquet file");
+    ParquetReader::new(file)
+        .finish()
+        .expect("read the parquet file")
+        .height()
 }

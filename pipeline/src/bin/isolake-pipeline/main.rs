@@ -3,11 +3,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod demo;
+
 use clap::{Parser, Subcommand};
-use isolake_pipeline::demo::{self, DemoOptions};
+use demo::DemoOptions;
+use isolake_pipeline::error::QueryError;
 use isolake_pipeline::gold::dimensions;
 use isolake_pipeline::pipeline::OpenOptions;
-use isolake_pipeline::{Config, Error, Pipeline, Runner, Shutdown};
+use isolake_pipeline::{Error, Pipeline, Plan, Runner, Shutdown};
 use isolake_pipeline::{maintenance, metrics, query};
 
 /// Anomalous-transaction lakehouse: landed JSON → bronze → silver → gold Delta tables.
@@ -152,27 +155,32 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    match cli.command {
+    dispatch(Cli::parse().command).await
+}
+
+async fn dispatch(command: Command) -> ExitCode {
+    match command {
         Command::Demo {
             dir,
             rows,
             files,
             seed,
         } => {
-            match demo::run(&DemoOptions {
+            let options = DemoOptions {
                 dir,
                 rows,
                 files,
                 seed,
-            })
-            .await
-            {
+            };
+            match demo::run(&options).await {
                 Ok(report) => {
                     print!("{report}");
                     ExitCode::SUCCESS
                 }
-                Err(e) => fail(&e),
+                Err(e) => {
+                    eprintln!("isolake-pipeline: error: {e:#}");
+                    ExitCode::FAILURE
+                }
             }
         }
         Command::Run {
@@ -197,25 +205,7 @@ async fn main() -> ExitCode {
             file,
             key,
         } => load_dimension(&config, &name, &file, key).await,
-        Command::Validate { config } => match Config::load(&config) {
-            Ok(config) => match isolake_pipeline::silver::expectations::compile_all(
-                &config.expectations,
-                &isolake_pipeline::silver::schema(&config),
-            ) {
-                Ok(_) => {
-                    println!(
-                        "config ok: pipeline {:?}, lake {}, landing {}, {} expectation(s)",
-                        config.id,
-                        config.lake,
-                        config.source.landing.display(),
-                        config.expectations.len()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(&e),
-            },
-            Err(e) => fail(&e),
-        },
+        Command::Validate { config } => validate(&config),
         Command::Report { config, output } => report(&config, &output).await,
         Command::Optimize {
             table,
@@ -240,6 +230,29 @@ async fn main() -> ExitCode {
     }
 }
 
+/// `validate`: the same plan `run` compiles, so it accepts exactly what `run` accepts.
+fn validate(path: &std::path::Path) -> ExitCode {
+    match Plan::load(path) {
+        Ok(plan) => {
+            let config = &plan.config;
+            println!(
+                "config ok: pipeline {:?}, lake {}, landing {}, {} expectation(s)",
+                config.id,
+                config.lake,
+                config.source.landing.display(),
+                config.expectations.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.into()),
+    }
+}
+
+/// The compiled plan of a config file, or the exit code of its problems.
+fn load(path: &std::path::Path) -> Result<Plan, ExitCode> {
+    Plan::load(path).map_err(|e| fail(&e.into()))
+}
+
 async fn query(
     config: &std::path::Path,
     sql: &str,
@@ -249,20 +262,18 @@ async fn query(
     output: Option<PathBuf>,
 ) -> ExitCode {
     use std::io::IsTerminal;
-    let config = match Config::load(config) {
-        Ok(config) => config,
-        Err(e) => return fail(&e),
+    let config = match load(config) {
+        Ok(plan) => plan.config,
+        Err(code) => return code,
     };
     let timestamp = match as_of.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
         None => None,
         Some(Ok(t)) => Some(t.with_timezone(&chrono::Utc)),
         Some(Err(e)) => {
-            return fail(&Error::Query {
-                reason: format!(
-                    "--as-of {:?}: {e} (use RFC 3339)",
-                    as_of.unwrap_or_default()
-                ),
-            });
+            return fail(&Error::from(QueryError::AsOf {
+                given: as_of.unwrap_or_default(),
+                reason: e.to_string(),
+            }));
         }
     };
     let as_of = query::AsOf {
@@ -280,24 +291,27 @@ async fn query(
     };
     let mut df = match query::run(&config, sql, as_of).await {
         Ok(df) => df,
-        Err(e) => return fail(&e),
+        Err(e) => return fail(&e.into()),
     };
     let written = match &output {
         Some(path) => std::fs::File::create(path)
-            .map_err(|e| Error::io(path, e))
+            .map_err(|source| QueryError::Output {
+                path: path.clone(),
+                source,
+            })
             .and_then(|mut f| query::write(&mut df, format, &mut f)),
         None => query::write(&mut df, format, &mut std::io::stdout().lock()),
     };
     match written {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
+        Err(e) => fail(&e.into()),
     }
 }
 
 async fn report(config: &std::path::Path, output: &std::path::Path) -> ExitCode {
-    let config = match Config::load(config) {
-        Ok(config) => config,
-        Err(e) => return fail(&e),
+    let config = match load(config) {
+        Ok(plan) => plan.config,
+        Err(code) => return code,
     };
     let html = match isolake_pipeline::report::render(&config).await {
         Ok(html) => html,
@@ -313,9 +327,9 @@ async fn report(config: &std::path::Path, output: &std::path::Path) -> ExitCode 
 }
 
 async fn optimize(config: &std::path::Path, table: Option<&str>, zorder_by: &[String]) -> ExitCode {
-    let config = match Config::load(config) {
-        Ok(config) => config,
-        Err(e) => return fail(&e),
+    let config = match load(config) {
+        Ok(plan) => plan.config,
+        Err(code) => return code,
     };
     match maintenance::optimize(&config, table, zorder_by).await {
         Ok(done) => {
@@ -341,9 +355,9 @@ async fn vacuum(
     dry_run: bool,
     force: bool,
 ) -> ExitCode {
-    let config = match Config::load(config) {
-        Ok(config) => config,
-        Err(e) => return fail(&e),
+    let config = match load(config) {
+        Ok(plan) => plan.config,
+        Err(code) => return code,
     };
     let retain = std::time::Duration::from_secs(retain.saturating_mul(3600));
     match maintenance::vacuum(&config, table, retain, dry_run, force).await {
@@ -374,9 +388,9 @@ async fn load_dimension(
     file: &std::path::Path,
     key: Option<String>,
 ) -> ExitCode {
-    let config = match Config::load(config) {
-        Ok(config) => config,
-        Err(e) => return fail(&e),
+    let config = match load(config) {
+        Ok(plan) => plan.config,
+        Err(code) => return code,
     };
     let key = key
         .or_else(|| {
@@ -391,7 +405,8 @@ async fn load_dimension(
     let result = match dimensions::read_file(file) {
         Ok(rows) => dimensions::upsert(&config, name, &key, rows).await,
         Err(e) => Err(e),
-    };
+    }
+    .map_err(Error::from);
     match result {
         Ok(u) => {
             println!(
@@ -406,9 +421,9 @@ async fn load_dimension(
 
 async fn run(config: &std::path::Path, options: RunOptions) -> ExitCode {
     let continuous = options.continuous;
-    let config = match Config::load(config) {
-        Ok(config) => config,
-        Err(e) => return fail(&e),
+    let plan = match load(config) {
+        Ok(plan) => plan,
+        Err(code) => return code,
     };
     let shutdown = Shutdown::default();
     if let Err(e) = shutdown.on_signals() {
@@ -417,11 +432,11 @@ async fn run(config: &std::path::Path, options: RunOptions) -> ExitCode {
     let open = OpenOptions {
         full_refresh: options.full_refresh,
     };
-    let pipeline = match Pipeline::open_with(config, open).await {
+    let pipeline = match Pipeline::open_with(plan, open).await {
         Ok(p) => p,
         Err(e) => return fail(&e),
     };
-    let id = pipeline.config.id.clone();
+    let id = pipeline.config().id.clone();
     let mut runner = Runner::new(pipeline, shutdown);
     if let Some(addr) = &options.metrics_addr {
         let shared = metrics::Shared::default();
@@ -465,14 +480,5 @@ async fn run(config: &std::path::Path, options: RunOptions) -> ExitCode {
 /// Prints the error and maps it to the documented exit code.
 fn fail(error: &Error) -> ExitCode {
     eprintln!("isolake-pipeline: error: {error}");
-    ExitCode::from(match error {
-        Error::Config { .. }
-        | Error::Expression { .. }
-        | Error::Dimension { .. }
-        | Error::Query { .. } => 2,
-        Error::Locked { .. } => 3,
-        Error::ExpectationFailed { .. } | Error::NewColumns { .. } => 4,
-        Error::Model { .. } => 5,
-        _ => 1,
-    })
+    ExitCode::from(error.exit_code())
 }

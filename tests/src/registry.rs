@@ -1,6 +1,5 @@
-//! Shared fixtures of the train/score/registry tests: a labelled Delta table and a way to
-//! run the binaries.
-#![allow(dead_code, clippy::unwrap_used)]
+//! The train/score/registry tests' fixtures: a labelled Delta table to train on, and runs of
+//! `isolake-train` and `isolake-score` against a registry (a local dir or an MLflow URL).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -8,44 +7,54 @@ use std::process::{Command, Output};
 use isolake_data::generator::{self, GeneratorConfig};
 use isolake_data::lake::{Commit, CreateOptions, LakeTable};
 use isolake_data::record::{self, Transaction};
-use isolake_tests::binary;
 use polars::prelude::*;
+
+use crate::binary;
 
 /// Writes a labelled Delta table of `rows` generated transactions (plus a `label` column,
 /// 1 = anomaly) in two commits, at `dir/name`; returns its path.
 pub fn labelled_table(dir: &Path, name: &str, rows: usize, seed: u64) -> String {
     let landing = dir.join(format!("{name}-landing"));
-    let dataset = generator::generate(&GeneratorConfig::new(rows, 2, seed)).unwrap();
-    let written = generator::write_dataset(&dataset, &landing, None).unwrap();
+    let dataset = generator::generate(&GeneratorConfig::new(rows, 2, seed)).expect("generate");
+    let written = generator::write_dataset(&dataset, &landing, None).expect("write the files");
     let location = dir.join(name).to_string_lossy().into_owned();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
-        .unwrap();
+        .expect("a tokio runtime");
     runtime.block_on(async {
         let mut schema = record::canonical_schema();
         schema.insert("label".into(), DataType::Int64);
         let mut table = LakeTable::create(&location, &schema, CreateOptions::default())
             .await
-            .unwrap();
+            .expect("create the labelled table");
         let ranges = dataset.file_ranges();
         for (path, range) in written.files.iter().zip(ranges) {
-            let txns: Vec<Transaction> = std::fs::read_to_string(path)
-                .unwrap()
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect();
-            let mut df = record::transactions_to_frame(&txns).unwrap();
+            let mut df = record::transactions_to_frame(&read_transactions(path))
+                .expect("transactions as a frame");
             let labels: Vec<i64> = dataset.events[range]
                 .iter()
                 .map(|e| i64::from(e.kind.label()))
                 .collect();
-            df.with_column(Column::new("label".into(), labels)).unwrap();
-            table.append(&df, Commit::default()).await.unwrap();
+            df.with_column(Column::new("label".into(), labels))
+                .expect("add the labels");
+            table
+                .append(&df, Commit::default())
+                .await
+                .expect("append a file's rows");
         }
     });
     location
+}
+
+/// The transactions of a generated JSON-lines file.
+fn read_transactions(path: &Path) -> Vec<Transaction> {
+    std::fs::read_to_string(path)
+        .expect("read a generated file")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a generated line is a transaction"))
+        .collect()
 }
 
 /// Runs a binary with arguments and extra environment; never inherits MLflow variables
@@ -59,7 +68,7 @@ pub fn run(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().unwrap()
+    cmd.output().unwrap_or_else(|e| panic!("{bin} starts: {e}"))
 }
 
 /// stdout of a successful run, trimmed; panics with stderr otherwise.
@@ -80,15 +89,21 @@ pub fn scores(parquet: &Path) -> Vec<(String, Option<f64>)> {
         PlRefPath::new(parquet.to_string_lossy().as_ref()),
         ScanArgsParquet::default(),
     )
-    .unwrap()
+    .expect("scan the scored file")
     .sort(["transaction_id"], SortMultipleOptions::default())
     .collect()
-    .unwrap();
-    let ids = df.column("transaction_id").unwrap().str().unwrap().clone();
-    let s = df.column("anomaly_score").unwrap().f64().unwrap().clone();
+    .expect("read the scored file");
+    let ids = df
+        .column("transaction_id")
+        .and_then(|c| c.str().cloned())
+        .expect("a string transaction_id column");
+    let s = df
+        .column("anomaly_score")
+        .and_then(|c| c.f64().cloned())
+        .expect("a double anomaly_score column");
     ids.iter()
         .zip(s.iter())
-        .map(|(i, v)| (i.unwrap().to_string(), v))
+        .map(|(i, v)| (i.expect("no null transaction id").to_string(), v))
         .collect()
 }
 
@@ -109,9 +124,9 @@ pub fn score(
         "--input",
         input,
         "--output",
-        out.to_str().unwrap(),
+        utf8(out),
         "--cache-dir",
-        cache.to_str().unwrap(),
+        utf8(cache),
     ];
     run("isolake-score", &args, env)
 }
@@ -145,4 +160,9 @@ pub fn train(
     ];
     args.extend_from_slice(extra);
     run("isolake-train", &args, env)
+}
+
+/// A path as an argument; temp dirs are UTF-8.
+fn utf8(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
 }

@@ -13,18 +13,16 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use anyhow::{Context as _, Result, bail};
 use isolake_data::generator::{self, GeneratorConfig};
+use isolake_data::input::Input;
 use isolake_data::lake::scan_table;
 use isolake_data::record::{EVENT_TIME, NUMERIC_FEATURES};
 use isolake_models::{Contamination, MaxFeatures, MaxSamples, Registry};
-use isolake_score::Input;
+use isolake_pipeline::pipeline::{OpenOptions, Pipeline};
+use isolake_pipeline::runner::{Runner, Shutdown};
+use isolake_pipeline::{Config, Plan, tables};
 use polars::prelude::*;
-
-use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::pipeline::{OpenOptions, Pipeline};
-use crate::runner::{Runner, Shutdown};
-use crate::tables;
 
 /// Settings of a demo run.
 #[derive(Debug, Clone)]
@@ -61,38 +59,28 @@ expr = "quantity >= 10"
 key = "account_id"
 "#;
 
-fn step(step: &str, reason: impl std::fmt::Display) -> Error {
-    Error::Demo {
-        step: step.to_string(),
-        reason: reason.to_string(),
-    }
-}
-
 /// Empties a previous demo's directory; refuses a directory the demo did not make.
 fn prepare(dir: &Path) -> Result<()> {
     if dir.exists() {
         let empty = std::fs::read_dir(dir)
-            .map_err(|e| Error::io(dir, e))?
+            .with_context(|| format!("demo, prepare: {}", dir.display()))?
             .next()
             .is_none();
         if !empty && !dir.join(MARKER).exists() {
-            return Err(step(
-                "prepare",
-                format!(
-                    "{} exists and is not a demo directory; choose another with --dir",
-                    dir.display()
-                ),
-            ));
+            bail!(
+                "demo, prepare: {} exists and is not a demo directory; choose another with --dir",
+                dir.display()
+            );
         }
-        std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        std::fs::remove_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
     }
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
     std::fs::write(dir.join(MARKER), "made by isolake-pipeline demo\n")
-        .map_err(|e| Error::io(dir, e))
+        .with_context(|| format!("{}", dir.display()))
 }
 
-async fn run_pipeline(config: &Config, full_refresh: bool) -> Result<()> {
-    let pipeline = Pipeline::open_with(config.clone(), OpenOptions { full_refresh }).await?;
+async fn run_pipeline(plan: &Plan, full_refresh: bool) -> Result<()> {
+    let pipeline = Pipeline::open_with(plan.clone(), OpenOptions { full_refresh }).await?;
     let mut runner = Runner::new(pipeline, Shutdown::default());
     runner.run_once().await?;
     runner.pipeline.drain().await?;
@@ -103,7 +91,7 @@ async fn run_pipeline(config: &Config, full_refresh: bool) -> Result<()> {
 fn train(config: &Config, seed: u64) -> Result<String> {
     let lake = Path::new(&config.lake);
     let registry =
-        Registry::open(&lake.join("_registry").to_string_lossy()).map_err(|e| step("train", e))?;
+        Registry::open(&lake.join("_registry").to_string_lossy()).context("demo, train")?;
     let train = isolake_train::TrainConfig {
         input: Input::Delta {
             location: config.table_location(tables::SILVER),
@@ -128,7 +116,7 @@ fn train(config: &Config, seed: u64) -> Result<String> {
         min_auc: 0.5,
         run_key: None,
     };
-    let outcome = isolake_train::run(&train, &registry, &()).map_err(|e| step("train", e))?;
+    let outcome = isolake_train::run(&train, &registry, &()).context("demo, train")?;
     Ok(outcome.version.uri())
 }
 
@@ -154,15 +142,53 @@ pub async fn run(options: &DemoOptions) -> Result<String> {
     let dir = &options.dir;
     prepare(dir)?;
     let mut out = String::new();
+    let plan = generate(options, &mut out)?;
+    let config = &plan.config;
+    run_pipeline(&plan, false).await?;
+    let _ = writeln!(
+        out,
+        "2. ran the pipeline: bronze → silver + quarantine → gold (no model yet: rules only)"
+    );
+    // The job runs its own runtime: give it a thread outside ours.
+    let uri = std::thread::scope(|s| {
+        s.spawn(|| train(config, options.seed))
+            .join()
+            .unwrap_or_else(|_| bail!("demo, train: the training thread panicked"))
+    })?;
+    let _ = writeln!(
+        out,
+        "3. trained on silver and promoted {uri} to @production"
+    );
+    run_pipeline(&plan, true).await?;
+    let _ = writeln!(
+        out,
+        "4. rebuilt silver and gold from bronze with the model (run --full-refresh)\n"
+    );
+    let silver = read(config, tables::SILVER).await?;
+    let quarantine = read(config, tables::QUARANTINE).await?;
+    let alerts = read(config, tables::ALERTS).await?;
+    layers(config, &silver, &quarantine, &alerts, &mut out).await?;
+    reasons(&quarantine, &mut out)?;
+    let detectors = alerts_per_detector(&alerts, &mut out)?;
+    let labels = labels(&dir.join("labels.csv"))?;
+    recall(&alerts, &silver, &labels, &mut out)?;
+    precision(&alerts, &detectors, &labels, &mut out)?;
+    next_steps(dir, started, &mut out);
+    Ok(out)
+}
 
+/// Generates the labelled day and writes the demo's config; returns its plan.
+fn generate(options: &DemoOptions, out: &mut String) -> Result<Plan> {
+    let dir = &options.dir;
     let labels_path = dir.join("labels.csv");
     let mut generator_config = GeneratorConfig::new(options.rows, options.files, options.seed);
     generator_config.bad_fraction = 0.01;
-    let dataset = generator::generate(&generator_config).map_err(|e| step("generate", e))?;
+    let dataset = generator::generate(&generator_config).context("demo, generate")?;
     let written = generator::write_dataset(&dataset, &dir.join("landing"), Some(&labels_path))
-        .map_err(|e| step("generate", e))?;
-    std::fs::write(dir.join("isolake.toml"), CONFIG).map_err(|e| Error::io(dir, e))?;
-    let config = Config::load(&dir.join("isolake.toml"))?;
+        .context("demo, generate")?;
+    std::fs::write(dir.join("isolake.toml"), CONFIG)
+        .with_context(|| format!("{}", dir.display()))?;
+    let plan = Plan::load(&dir.join("isolake.toml"))?;
     let _ = writeln!(
         out,
         "1. generated {} labelled transactions (1% malformed) in {} files under {}",
@@ -170,49 +196,37 @@ pub async fn run(options: &DemoOptions) -> Result<String> {
         written.files.len(),
         dir.join("landing").display()
     );
+    Ok(plan)
+}
 
-    run_pipeline(&config, false).await?;
-    let _ = writeln!(
-        out,
-        "2. ran the pipeline: bronze → silver + quarantine → gold (no model yet: rules only)"
-    );
-    // The job runs its own runtime: give it a thread outside ours.
-    let uri = std::thread::scope(|s| {
-        s.spawn(|| train(&config, options.seed))
-            .join()
-            .unwrap_or_else(|_| Err(step("train", "the training thread panicked")))
-    })?;
-    let _ = writeln!(
-        out,
-        "3. trained on silver and promoted {uri} to @production"
-    );
-    run_pipeline(&config, true).await?;
-    let _ = writeln!(
-        out,
-        "4. rebuilt silver and gold from bronze with the model (run --full-refresh)\n"
-    );
-
-    let silver = read(&config, tables::SILVER).await?;
-    let quarantine = read(&config, tables::QUARANTINE).await?;
-    let alerts = read(&config, tables::ALERTS).await?;
+async fn layers(
+    config: &Config,
+    silver: &DataFrame,
+    quarantine: &DataFrame,
+    alerts: &DataFrame,
+    out: &mut String,
+) -> Result<()> {
     let _ = writeln!(out, "rows per layer");
     for (name, n) in [
         (
             tables::BRONZE,
-            tables::row_count(&config, tables::BRONZE).await?,
+            tables::row_count(config, tables::BRONZE).await?,
         ),
         (tables::SILVER, Some(silver.height())),
         (tables::QUARANTINE, Some(quarantine.height())),
         (
             tables::SCORED,
-            tables::row_count(&config, tables::SCORED).await?,
+            tables::row_count(config, tables::SCORED).await?,
         ),
         (tables::ALERTS, Some(alerts.height())),
     ] {
         let n = n.unwrap_or(0);
         let _ = writeln!(out, "  {name:<26} {n:>8}");
     }
+    Ok(())
+}
 
+fn reasons(quarantine: &DataFrame, out: &mut String) -> Result<()> {
     let reasons = quarantine
         .clone()
         .lazy()
@@ -233,7 +247,12 @@ pub async fn run(options: &DemoOptions) -> Result<String> {
         let _ = writeln!(out, "  {reason:<26} {n:>8}");
     }
 
-    let detectors = strings(&alerts, "detector")?;
+    Ok(())
+}
+
+/// Prints alerts per detector and the top alerts; returns each alert's detector.
+fn alerts_per_detector(alerts: &DataFrame, out: &mut String) -> Result<Vec<Option<String>>> {
+    let detectors = strings(alerts, "detector")?;
     let mut per_detector: BTreeMap<String, usize> = BTreeMap::new();
     for d in detectors.iter().flatten() {
         *per_detector.entry(d.clone()).or_default() += 1;
@@ -267,9 +286,13 @@ pub async fn run(options: &DemoOptions) -> Result<String> {
         let _ = writeln!(out, "  small_then_large: {reason}");
     }
 
-    // Labels: which transactions are which kind of anomaly.
-    let labels = std::fs::read_to_string(&labels_path).map_err(|e| Error::io(&labels_path, e))?;
-    // Anomalies only (label 1): near misses look like fraud but are not.
+    Ok(detectors)
+}
+
+/// Transaction id → anomaly kind, for the labelled anomalies (label 1) only: near misses
+/// look like fraud but are not.
+fn labels(path: &Path) -> Result<HashMap<String, String>> {
+    let labels = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
     let mut kind_of: HashMap<String, String> = HashMap::new();
     for line in labels.lines().skip(1) {
         let mut parts = line.split(',');
@@ -277,6 +300,15 @@ pub async fn run(options: &DemoOptions) -> Result<String> {
             kind_of.insert(id.to_string(), kind.to_string());
         }
     }
+    Ok(kind_of)
+}
+
+fn recall(
+    alerts: &DataFrame,
+    silver: &DataFrame,
+    kind_of: &HashMap<String, String>,
+    out: &mut String,
+) -> Result<()> {
     let ids = alerts
         .column("transaction_ids")?
         .list()?
@@ -286,12 +318,11 @@ pub async fn run(options: &DemoOptions) -> Result<String> {
             empty_as_null: false,
             keep_nulls: false,
         })?;
-    let ids_by_alert = alerts.column("transaction_ids")?.list()?.clone();
     let mut caught: HashSet<String> = HashSet::new();
     for id in ids.str()?.iter().flatten() {
         caught.insert(id.to_string());
     }
-    let in_silver: HashSet<String> = strings(&silver, "transaction_id")?
+    let in_silver: HashSet<String> = strings(silver, "transaction_id")?
         .into_iter()
         .flatten()
         .collect();
@@ -300,7 +331,7 @@ pub async fn run(options: &DemoOptions) -> Result<String> {
         "\nrecall per anomaly kind (labelled rows in silver that some alert names)"
     );
     let mut kinds: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    for (id, kind) in &kind_of {
+    for (id, kind) in kind_of {
         if kind == "bad_record" || !in_silver.contains(id) {
             continue;
         }
@@ -315,6 +346,16 @@ pub async fn run(options: &DemoOptions) -> Result<String> {
             100.0 * *hit as f64 / (*n).max(1) as f64
         );
     }
+    Ok(())
+}
+
+fn precision(
+    alerts: &DataFrame,
+    detectors: &[Option<String>],
+    kind_of: &HashMap<String, String>,
+    out: &mut String,
+) -> Result<()> {
+    let ids_by_alert = alerts.column("transaction_ids")?.list()?.clone();
     let _ = writeln!(
         out,
         "\nprecision per detector (alerts naming at least one labelled anomaly)"
@@ -342,6 +383,10 @@ pub async fn run(options: &DemoOptions) -> Result<String> {
         );
     }
 
+    Ok(())
+}
+
+fn next_steps(dir: &Path, started: Instant, out: &mut String) {
     let config_path = dir.join("isolake.toml");
     let c = config_path.display();
     let _ = writeln!(
@@ -356,5 +401,4 @@ pub async fn run(options: &DemoOptions) -> Result<String> {
         dir.join("report.html").display(),
         dir.join("landing").display()
     );
-    Ok(out)
 }

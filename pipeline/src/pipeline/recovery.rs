@@ -1,0 +1,128 @@
+//! Start-up: silver, quarantine, gold and the event log are caught up for the batches bronze
+//! holds but they do not (after a crash, or all of them after a full refresh), from bronze's
+//! rows of those batches — the only time a layer is re-read.
+
+use std::time::Instant;
+
+use isolake_data::lake::Rewrite;
+use polars::prelude::*;
+
+use super::Pipeline;
+use crate::bronze::{BATCH_ID, SOURCE_FILE, SOURCE_LINE};
+use crate::error::{Inconsistency, Result};
+use crate::event_log::{Flow, FlowEvent, Status};
+use crate::source::progress::Step;
+use crate::tables::app_batch;
+
+impl Pipeline {
+    /// Re-runs silver, quarantine, gold and the event log for the batches after the last one
+    /// every table holds, up to `bronze_batch`.
+    pub(super) async fn recover(&mut self, bronze_batch: u64, full_refresh: bool) -> Result<()> {
+        let id = self.config().id.clone();
+        let silver_at = app_batch(&self.tables.silver, &id).await?;
+        let quarantine_at = app_batch(&self.tables.quarantine, &id).await?;
+        let events_at = app_batch(&self.tables.event_log, &id).await?;
+        let gold_at = match self.gold.as_mut() {
+            Some(gold) => Some(gold.restore().await?),
+            None => None,
+        };
+        let from = silver_at
+            .min(quarantine_at)
+            .min(events_at)
+            .min(gold_at.unwrap_or(u64::MAX))
+            + 1;
+        if silver_at > bronze_batch || quarantine_at > bronze_batch {
+            return Err(Inconsistency::AheadOfBronze {
+                silver: silver_at,
+                quarantine: quarantine_at,
+                bronze: bronze_batch,
+            }
+            .into());
+        }
+        self.silver.load_dedup(&self.tables.silver, from)?;
+        let started = Instant::now();
+        let mut totals = FlowEvent::new(Flow::FullRefresh, Status::Ok);
+        for batch in from..=bronze_batch {
+            let events = self.catch_up(batch, gold_at, events_at).await?;
+            totals.rows_in += events.rows_in;
+            totals.rows_out += events.rows_out;
+            totals.quarantined += events.quarantined;
+            totals.alerts += events.alerts;
+        }
+        if full_refresh {
+            totals.duration_ms = started.elapsed().as_millis() as u64;
+            totals.error = Some(format!(
+                "rebuilt batches {from}..={bronze_batch} from bronze"
+            ));
+            self.commit_events(None, vec![totals]).await?;
+        }
+        Ok(())
+    }
+
+    /// One batch caught up from bronze; returns its totals (rows in and out, quarantined,
+    /// alerts) for the full refresh's event.
+    async fn catch_up(
+        &mut self,
+        batch: u64,
+        gold_at: Option<u64>,
+        events_at: u64,
+    ) -> Result<FlowEvent> {
+        let started = Instant::now();
+        let bronze_rows = self
+            .tables
+            .bronze
+            .scan()?
+            .filter(col(BATCH_ID).eq(lit(batch as i64)))
+            .sort([SOURCE_FILE, SOURCE_LINE], Default::default())
+            .collect()?;
+        tracing::info!(
+            batch,
+            rows = bronze_rows.height(),
+            "catching up from bronze"
+        );
+        let out = self.silver.process(&bronze_rows, batch)?;
+        let mut events = self.commit_silver(batch, &out, None).await?;
+        if gold_at.is_some_and(|g| batch > g) {
+            let drain = self.seen.drains.contains(&batch);
+            events.extend(self.run_gold(batch, &out.silver, drain).await?.events);
+        }
+        let totals = FlowEvent {
+            rows_in: bronze_rows.height() as u64,
+            rows_out: out.stats.rows_out as u64,
+            quarantined: out.stats.quarantined as u64,
+            alerts: events.iter().map(|e| e.alerts).sum::<u64>(),
+            ..Default::default()
+        };
+        if batch > events_at {
+            for e in &mut events {
+                e.status = Status::Recovered;
+                e.duration_ms = started.elapsed().as_millis() as u64;
+            }
+            self.commit_events(Some(batch), events).await?;
+        }
+        Ok(totals)
+    }
+
+    /// Empties silver, quarantine and gold in one commit each, resetting their app version
+    /// to 0 so that start-up rebuilds them from bronze. The event log keeps its history.
+    pub(super) async fn truncate_derived(&mut self) -> Result<()> {
+        // Gold first: a crash half-way leaves the downstream tables behind, which start-up
+        // catches up like any crash.
+        let mut targets = match self.gold.as_mut() {
+            Some(gold) => gold.tables_mut(),
+            None => Vec::new(),
+        };
+        targets.push(&mut self.tables.quarantine);
+        targets.push(&mut self.tables.silver);
+        for table in targets {
+            // Emptying needs no read: whatever the latest version holds goes.
+            table.refresh().await?;
+            let empty = DataFrame::empty_with_schema(&table.schema()?);
+            // App version 0: start-up rebuilds the table from bronze's first batch.
+            let commit = self.committer.commit(0, Step::FullRefresh).build()?;
+            table.replace(&empty, commit, Rewrite::Overwrite).await?;
+        }
+        tracing::info!("full refresh: silver, quarantine and gold emptied; rebuilding");
+        Ok(())
+    }
+}

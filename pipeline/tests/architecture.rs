@@ -14,25 +14,6 @@ use std::path::{Path, PathBuf};
 const MAX_FILE_LINES: usize = 600;
 const MAX_FN_LINES: usize = 100;
 
-/// Known to be too long, still to be split (issue 14 is open until this list is empty): a
-/// file, or a file and the line where the function starts is matched by its name.
-const NOT_YET_SPLIT: [(&str, Option<&str>); 3] = [
-    ("train/src/job.rs", Some("fn run(")),
-    ("models/src/forest/tree.rs", Some("fn from_parts(")),
-    ("models/src/registry/mlflow.rs", None),
-];
-
-fn not_yet_split(file: &Path, line: Option<&str>) -> bool {
-    NOT_YET_SPLIT.iter().any(|(f, name)| {
-        file.ends_with(f)
-            && match (name, line) {
-                (None, None) => true,
-                (Some(name), Some(line)) => line.contains(name),
-                _ => false,
-            }
-    })
-}
-
 fn workspace() -> PathBuf {
     let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap();
     Path::new(&manifest).parent().unwrap().to_path_buf()
@@ -271,7 +252,7 @@ fn files_and_functions_fit_in_one_sitting() {
     for file in sources() {
         let code = code(&file);
         let lines: Vec<&str> = code.lines().collect();
-        if lines.len() > MAX_FILE_LINES && !not_yet_split(&file, None) {
+        if lines.len() > MAX_FILE_LINES {
             long.push(format!("{}: {} lines", file.display(), lines.len()));
         }
         for (start, line) in lines.iter().enumerate() {
@@ -296,7 +277,7 @@ fn files_and_functions_fit_in_one_sitting() {
             let indent = &line[..line.len() - trimmed.len()];
             let close = format!("{indent}}}");
             let end = lines[start..].iter().position(|l| *l == close).unwrap_or(0);
-            if end + 1 > MAX_FN_LINES && !not_yet_split(&file, Some(line)) {
+            if end + 1 > MAX_FN_LINES {
                 long.push(format!(
                     "{}:{}: {} lines",
                     file.display(),

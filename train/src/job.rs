@@ -9,13 +9,12 @@ use std::time::Instant;
 
 use isolake_data::input::{self, FeatureMatrix, Input};
 use isolake_data::polars::prelude::*;
-use isolake_models::registry::{ModelVersion, Registry, RunData, RunInfo, RunStatus, TAG_RUN_KEY};
+use isolake_models::registry::{ModelVersion, Registry};
 use isolake_models::{Contamination, IsolationForest, MaxFeatures, MaxSamples, TrainingDataRef};
 use linfa::ParamGuard;
-use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::{histogram, metrics};
+use crate::metrics;
 
 /// Artifact directory of the model inside the run (the version's source).
 pub const MODEL_DIR: &str = "model";
@@ -98,12 +97,12 @@ impl Progress for () {
 }
 
 /// Training rows after filtering and feature extraction.
-struct TrainingSet {
-    matrix: FeatureMatrix,
-    labels: Option<Vec<bool>>,
-    rows_read: usize,
-    table_uri: Option<String>,
-    delta_version: Option<u64>,
+pub(crate) struct TrainingSet {
+    pub(crate) matrix: FeatureMatrix,
+    pub(crate) labels: Option<Vec<bool>>,
+    pub(crate) rows_read: usize,
+    pub(crate) table_uri: Option<String>,
+    pub(crate) delta_version: Option<u64>,
 }
 
 /// Runs the job. On any error after the run was created, the run is marked FAILED.
@@ -126,7 +125,6 @@ pub fn run(config: &TrainConfig, registry: &Registry, progress: &dyn Progress) -
     let experiment_id = registry
         .backend()
         .get_or_create_experiment(&config.experiment)?;
-
     progress.stage("reading the training data");
     let data = read_training_set(config)?;
     let n = data.matrix.scorable_rows();
@@ -138,8 +136,23 @@ pub fn run(config: &TrainConfig, registry: &Registry, progress: &dyn Progress) -
             data.rows_read
         )));
     }
-
     progress.stage("fitting the forest");
+    let (model, fit_seconds) = fit(config, &data)?;
+    progress.stage("scoring the training rows");
+    let evaluation = evaluate(&model, &data, fit_seconds)?;
+    crate::record::log_and_register(
+        config,
+        registry,
+        progress,
+        &experiment_id,
+        &data,
+        &model,
+        evaluation,
+    )
+}
+
+/// Fits the forest on the training set; returns it and the seconds it took.
+fn fit(config: &TrainConfig, data: &TrainingSet) -> Result<(IsolationForest, f64)> {
     let started = Instant::now();
     let params = check_params(&config.hyper)?;
     let mut model = params.fit_named(&data.matrix.view(), config.features.clone())?;
@@ -150,8 +163,22 @@ pub fn run(config: &TrainConfig, registry: &Registry, progress: &dyn Progress) -
             delta_version,
         });
     }
+    Ok((model, fit_seconds))
+}
 
-    progress.stage("scoring the training rows");
+/// What the model does on its own training rows.
+pub(crate) struct Evaluation {
+    /// Anomaly scores (`-score_samples`) of the training rows.
+    pub(crate) anomaly: Vec<f64>,
+    pub(crate) threshold: f64,
+    pub(crate) flag_rate: f64,
+    pub(crate) auc: Option<f64>,
+    pub(crate) metrics: Vec<(String, f64)>,
+}
+
+/// Scores the training rows: flagged share, score quantiles, AUC with labels.
+fn evaluate(model: &IsolationForest, data: &TrainingSet, fit_seconds: f64) -> Result<Evaluation> {
+    let n = data.matrix.scorable_rows();
     let raw = model.score_samples(&data.matrix.view())?;
     let anomaly: Vec<f64> = raw.iter().map(|s| -s).collect();
     let threshold = -model.offset();
@@ -191,97 +218,13 @@ pub fn run(config: &TrainConfig, registry: &Registry, progress: &dyn Progress) -
         ));
         auc
     });
-
-    let artifact = model.to_artifact_bytes()?;
-    let spec = feature_spec(config, &model, threshold);
-    let png = histogram::render(&anomaly, threshold);
-
-    progress.stage("logging the run");
-    let mut tags = run_tags(config, &data);
-    tags.push(("isolake.model_fingerprint".into(), model.fingerprint()));
-    let run_name = format!(
-        "{}-{}",
-        config.model_name,
-        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-    );
-    let run = registry
-        .backend()
-        .create_run(&experiment_id, &run_name, &tags)?;
-    let result = (|| {
-        registry.backend().log_batch(
-            &run.run_id,
-            &RunData {
-                params: run_params(config, &model),
-                metrics: metric_list.clone(),
-                tags: vec![],
-            },
-        )?;
-        progress.stage("uploading the artifacts");
-        log_artifacts(registry, &run, &artifact, &spec, &png)?;
-        progress.stage("registering the version");
-        let mut version_tags = tags.clone();
-        version_tags.retain(|(k, _)| k.starts_with("isolake."));
-        let (version, created) = registry.register_model(
-            &config.model_name,
-            &run,
-            MODEL_DIR,
-            MODEL_FILE,
-            &artifact,
-            &version_tags,
-        )?;
-        let promoted = match &config.promote {
-            None => None,
-            Some(alias) => {
-                gates(config, alias, &version.uri(), flag_rate, auc).inspect_err(|e| {
-                    let _ = registry.backend().log_batch(
-                        &run.run_id,
-                        &RunData {
-                            tags: vec![("isolake.promotion".into(), format!("refused: {e}"))],
-                            ..RunData::default()
-                        },
-                    );
-                })?;
-                progress.stage("promoting");
-                let previous = registry.promote(&config.model_name, alias, version.version)?;
-                registry.backend().log_batch(
-                    &run.run_id,
-                    &RunData {
-                        tags: vec![(
-                            "isolake.promotion".into(),
-                            format!("{} now points at version {}", alias, version.version),
-                        )],
-                        ..RunData::default()
-                    },
-                )?;
-                Some((alias.clone(), previous))
-            }
-        };
-        Ok::<_, Error>((version, created, promoted))
-    })();
-    match result {
-        Ok((version, created, promoted)) => {
-            registry
-                .backend()
-                .end_run(&run.run_id, RunStatus::Finished)?;
-            Ok(Outcome {
-                version,
-                created,
-                run_id: Some(run.run_id),
-                metrics: metric_list,
-                promoted,
-            })
-        }
-        Err(e) => {
-            // A gate failure is a finished run whose model was not promoted.
-            let status = if matches!(e, Error::Gate { .. }) {
-                RunStatus::Finished
-            } else {
-                RunStatus::Failed
-            };
-            let _ = registry.backend().end_run(&run.run_id, status);
-            Err(e)
-        }
-    }
+    Ok(Evaluation {
+        anomaly,
+        threshold,
+        flag_rate,
+        auc,
+        metrics: metric_list,
+    })
 }
 
 fn validate(config: &TrainConfig) -> Result<()> {
@@ -300,44 +243,6 @@ fn validate(config: &TrainConfig) -> Result<()> {
         return Err(Error::Usage(
             "--run-key must be non-empty, without quotes, backticks or backslashes".into(),
         ));
-    }
-    Ok(())
-}
-
-fn gates(
-    config: &TrainConfig,
-    alias: &str,
-    version_uri: &str,
-    flag_rate: f64,
-    auc: Option<f64>,
-) -> Result<()> {
-    let fail = |reason: String| {
-        Err(Error::Gate {
-            version_uri: version_uri.to_string(),
-            alias: alias.to_string(),
-            reason,
-        })
-    };
-    if flag_rate > config.max_flag_rate {
-        return fail(format!(
-            "the model flags {:.4} of the training rows, over --max-flag-rate {}",
-            flag_rate, config.max_flag_rate
-        ));
-    }
-    if let Some(auc) = auc {
-        if auc.is_nan() {
-            return fail(
-                "AUC is undefined: the label column has a single class; drop --label-column \
-                 or train on data with both classes"
-                    .into(),
-            );
-        }
-        if auc < config.min_auc {
-            return fail(format!(
-                "AUC {auc:.4} is below --min-auc {}",
-                config.min_auc
-            ));
-        }
     }
     Ok(())
 }
@@ -441,111 +346,6 @@ fn filter_since(df: DataFrame, column: &str, window: std::time::Duration) -> Res
         }
     };
     Ok(df.lazy().filter(col(column).gt_eq(bound)).collect()?)
-}
-
-fn run_tags(config: &TrainConfig, data: &TrainingSet) -> Vec<(String, String)> {
-    let mut tags = vec![
-        ("mlflow.source.name".into(), "isolake-train".into()),
-        ("mlflow.source.type".into(), "JOB".into()),
-        ("isolake.input".into(), config.input.describe()),
-        ("isolake.version".into(), env!("CARGO_PKG_VERSION").into()),
-    ];
-    if let Some(uri) = &data.table_uri {
-        tags.push(("isolake.training_table".into(), uri.clone()));
-    }
-    if let Some(v) = data.delta_version {
-        tags.push(("isolake.delta_version".into(), v.to_string()));
-    }
-    if let Some(key) = &config.run_key {
-        tags.push((TAG_RUN_KEY.into(), key.clone()));
-    }
-    if let Some(commit) = git_commit() {
-        tags.push(("mlflow.source.git.commit".into(), commit));
-    }
-    tags
-}
-
-/// The git commit of the working directory, if it is a git checkout and git is installed.
-fn git_commit() -> Option<String> {
-    let out = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let commit = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    (out.status.success() && commit.len() == 40).then_some(commit)
-}
-
-fn run_params(config: &TrainConfig, model: &IsolationForest) -> Vec<(String, String)> {
-    let h = model.metadata().hyperparameters.clone();
-    let mut params = vec![
-        ("n_estimators".into(), h.n_estimators().to_string()),
-        ("max_samples".into(), format!("{:?}", h.max_samples())),
-        ("max_features".into(), format!("{:?}", h.max_features())),
-        ("contamination".into(), format!("{:?}", h.contamination())),
-        ("extension_level".into(), h.extension_level().to_string()),
-        (
-            "seed".into(),
-            h.seed().map_or_else(|| "none".into(), |s| s.to_string()),
-        ),
-        (
-            "samples_per_tree".into(),
-            model.samples_per_tree().to_string(),
-        ),
-        ("features".into(), config.features.join(",")),
-        ("input".into(), config.input.describe()),
-        ("max_flag_rate".into(), config.max_flag_rate.to_string()),
-        ("min_auc".into(), config.min_auc.to_string()),
-    ];
-    if let Input::Delta {
-        version: Some(v), ..
-    } = &config.input
-    {
-        params.push(("input_version".into(), v.to_string()));
-    }
-    if let Some(since) = config.since {
-        params.push((
-            "since".into(),
-            humantime::format_duration(since).to_string(),
-        ));
-    }
-    if let Some(label) = &config.label_column {
-        params.push(("label_column".into(), label.clone()));
-    }
-    if let Some(alias) = &config.promote {
-        params.push(("promote".into(), alias.clone()));
-    }
-    params
-}
-
-/// The feature spec: what a scorer must feed the model.
-fn feature_spec(config: &TrainConfig, model: &IsolationForest, threshold: f64) -> Vec<u8> {
-    let spec = json!({
-        "features": config.features.iter().map(|f| json!({"name": f, "dtype": "float64"})).collect::<Vec<_>>(),
-        "score": "anomaly_score = -score_samples, in (0, 1], higher = more anomalous",
-        "threshold": threshold,
-        "offset": model.offset(),
-        "model_file": MODEL_FILE,
-        "fingerprint": model.fingerprint(),
-        "training_data": model.metadata().training_data.as_ref().map(|t| json!({"table_uri": t.table_uri, "delta_version": t.delta_version})),
-    });
-    let mut bytes = serde_json::to_vec_pretty(&spec).unwrap_or_default();
-    bytes.push(b'\n');
-    bytes
-}
-
-fn log_artifacts(
-    registry: &Registry,
-    run: &RunInfo,
-    artifact: &[u8],
-    spec: &[u8],
-    png: &[u8],
-) -> Result<()> {
-    let b = registry.backend();
-    b.log_artifact(run, &format!("{MODEL_DIR}/{MODEL_FILE}"), artifact)?;
-    b.log_artifact(run, &format!("{MODEL_DIR}/{FEATURE_SPEC_FILE}"), spec)?;
-    b.log_artifact(run, HISTOGRAM_PATH, png)?;
-    Ok(())
 }
 
 /// Checked hyperparameters (invalid values are usage errors, exit 2).

@@ -2,7 +2,8 @@
 //! recent unlabelled data, record the run, register a version, promote it if it is good.
 //!
 //! ```text
-//! job        the run: read → fit → evaluate → log → register → promote (gates)
+//! job        the run: read → fit → evaluate, then record
+//! record     log the run, register the version, promote it behind its gates
 //! metrics    score quantiles, ROC AUC, average precision (scikit-learn's definitions)
 //! histogram  the PNG of training scores with the threshold marked
 //! ```
@@ -14,6 +15,7 @@ pub mod error;
 pub mod histogram;
 pub mod job;
 pub mod metrics;
+mod record;
 
 pub use error::{Error, Result};
 pub use job::{Hyper, Outcome, Progress, TrainConfig, run};

@@ -68,80 +68,17 @@ impl Tree {
                 coefs.len()
             )));
         }
-        let mut depth = vec![0u32; n];
-        let mut parents = vec![0u8; n];
-        for i in 0..n {
-            let c = child[i] as usize;
-            if child[i] == LEAF {
-                continue;
-            }
-            if c <= i || c + 1 >= n {
-                return Err(Error::malformed(format!(
-                    "node {i} has child index {c}, which is not after it or out of range \
-                     (tree of {n} nodes)"
-                )));
-            }
-            for k in [c, c + 1] {
-                if parents[k] != 0 {
-                    return Err(Error::malformed(format!("node {k} has two parents")));
-                }
-                parents[k] = 1;
-                depth[k] = depth[i] + 1;
-            }
-            if depth[c] as usize > limits.depth_limit {
-                return Err(Error::malformed(format!(
-                    "node {c} lies at depth {}, beyond the depth limit {} of ψ = {}",
-                    depth[c], limits.depth_limit, limits.max_root_samples
-                )));
-            }
-            let (s, l, r) = (samples[i], samples[c], samples[c + 1]);
-            if s < 2 || u64::from(l) + u64::from(r) != u64::from(s) {
-                return Err(Error::malformed(format!(
-                    "node {i} holds {s} samples but its children hold {l} + {r}"
-                )));
-            }
-        }
-        if let Some(k) = (1..n).find(|&k| parents[k] == 0) {
-            return Err(Error::malformed(format!(
-                "node {k} is unreachable (no parent)"
-            )));
-        }
-        let root = samples[0] as usize;
-        let root_ok = match limits.exact_root_samples {
-            Some(exact) => root == exact,
-            None => (1..=limits.max_root_samples).contains(&root),
-        };
-        if !root_ok {
-            return Err(Error::malformed(format!(
-                "the root holds {root} samples, inconsistent with ψ = {}",
-                limits.max_root_samples
-            )));
-        }
-        if let Some(f) = features.iter().find(|&&f| f as usize >= limits.n_features) {
-            return Err(Error::malformed(format!(
-                "split on feature {f} but the model has {} feature(s)",
-                limits.n_features
-            )));
-        }
-        if coefs.iter().chain(&thresholds).any(|v| !v.is_finite()) {
-            return Err(Error::malformed(
-                "non-finite split coefficient or threshold",
-            ));
-        }
-        for i in 0..n {
-            if child[i] == LEAF {
-                if terms == 1 && samples[i] == 0 {
-                    return Err(Error::malformed(format!(
-                        "classic tree leaf {i} holds no samples"
-                    )));
-                }
-            } else if terms == 1 && coefs[i] != 1.0 {
-                return Err(Error::malformed(format!(
-                    "classic split {i} has coefficient {} instead of 1",
-                    coefs[i]
-                )));
-            }
-        }
+        let depth = depths(&child, &samples, limits)?;
+        check_root(&samples, limits)?;
+        check_splits(
+            terms,
+            &child,
+            &samples,
+            &features,
+            &coefs,
+            &thresholds,
+            limits,
+        )?;
         let path_value = (0..n)
             .map(|i| {
                 if child[i] == LEAF {
@@ -238,4 +175,104 @@ pub(crate) struct TreeLimits {
     pub(crate) max_root_samples: usize,
     /// `Some(ψ)` without bootstrap (every tree holds exactly ψ rows).
     pub(crate) exact_root_samples: Option<usize>,
+}
+
+/// Every node's depth, after checking the shape: each child comes after its parent and within
+/// the array, has one parent, lies within the depth limit, and the samples add up.
+fn depths(child: &[u32], samples: &[u32], limits: &TreeLimits) -> Result<Vec<u32>> {
+    let n = child.len();
+    let mut depth = vec![0u32; n];
+    let mut parents = vec![0u8; n];
+    for i in 0..n {
+        let c = child[i] as usize;
+        if child[i] == LEAF {
+            continue;
+        }
+        if c <= i || c + 1 >= n {
+            return Err(Error::malformed(format!(
+                "node {i} has child index {c}, which is not after it or out of range \
+                 (tree of {n} nodes)"
+            )));
+        }
+        for k in [c, c + 1] {
+            if parents[k] != 0 {
+                return Err(Error::malformed(format!("node {k} has two parents")));
+            }
+            parents[k] = 1;
+            depth[k] = depth[i] + 1;
+        }
+        if depth[c] as usize > limits.depth_limit {
+            return Err(Error::malformed(format!(
+                "node {c} lies at depth {}, beyond the depth limit {} of ψ = {}",
+                depth[c], limits.depth_limit, limits.max_root_samples
+            )));
+        }
+        let (s, l, r) = (samples[i], samples[c], samples[c + 1]);
+        if s < 2 || u64::from(l) + u64::from(r) != u64::from(s) {
+            return Err(Error::malformed(format!(
+                "node {i} holds {s} samples but its children hold {l} + {r}"
+            )));
+        }
+    }
+    if let Some(k) = (1..n).find(|&k| parents[k] == 0) {
+        return Err(Error::malformed(format!(
+            "node {k} is unreachable (no parent)"
+        )));
+    }
+    Ok(depth)
+}
+
+/// The root holds ψ samples (exactly, when the artifact says so).
+fn check_root(samples: &[u32], limits: &TreeLimits) -> Result<()> {
+    let root = samples[0] as usize;
+    let root_ok = match limits.exact_root_samples {
+        Some(exact) => root == exact,
+        None => (1..=limits.max_root_samples).contains(&root),
+    };
+    if !root_ok {
+        return Err(Error::malformed(format!(
+            "the root holds {root} samples, inconsistent with ψ = {}",
+            limits.max_root_samples
+        )));
+    }
+    Ok(())
+}
+
+/// Split features exist, coefficients and thresholds are finite, and a classic tree has unit
+/// coefficients and no empty leaf.
+fn check_splits(
+    terms: usize,
+    child: &[u32],
+    samples: &[u32],
+    features: &[u32],
+    coefs: &[f64],
+    thresholds: &[f64],
+    limits: &TreeLimits,
+) -> Result<()> {
+    if let Some(f) = features.iter().find(|&&f| f as usize >= limits.n_features) {
+        return Err(Error::malformed(format!(
+            "split on feature {f} but the model has {} feature(s)",
+            limits.n_features
+        )));
+    }
+    if coefs.iter().chain(thresholds).any(|v| !v.is_finite()) {
+        return Err(Error::malformed(
+            "non-finite split coefficient or threshold",
+        ));
+    }
+    for i in 0..child.len() {
+        if child[i] == LEAF {
+            if terms == 1 && samples[i] == 0 {
+                return Err(Error::malformed(format!(
+                    "classic tree leaf {i} holds no samples"
+                )));
+            }
+        } else if terms == 1 && coefs[i] != 1.0 {
+            return Err(Error::malformed(format!(
+                "classic split {i} has coefficient {} instead of 1",
+                coefs[i]
+            )));
+        }
+    }
+    Ok(())
 }

@@ -2,13 +2,14 @@
 //! (the binary's documented codes).
 //!
 //! The wrapped enums live in files that import nothing of the crate (`config`,
-//! `silver::refused`, `lock`, `query::error`, `gold::dimensions::error`), so the errors never
-//! form an import circle with the code that raises them.
+//! `silver::refused`, `lock`, `query::error`, `gold::dimensions::error`, `init::error`), so
+//! the errors never form an import circle with the code that raises them.
 
 use std::path::{Path, PathBuf};
 
 pub use crate::config::ConfigError;
 pub use crate::gold::dimensions::error::DimensionError;
+pub use crate::init::error::InitError;
 pub use crate::lock::LockError;
 pub use crate::query::error::QueryError;
 pub use crate::silver::refused::Refused;
@@ -51,6 +52,10 @@ pub enum Error {
 
     #[error(transparent)]
     Dimension(Box<DimensionError>),
+
+    /// `init` could not propose a config.
+    #[error(transparent)]
+    Init(#[from] InitError),
 
     #[error("no table {name:?} (tables: {tables})")]
     NoSuchTable { name: String, tables: String },
@@ -146,6 +151,7 @@ impl Error {
             | Error::NoSuchTable { .. }
             | Error::UnsafeRetention { .. } => 2,
             Error::Query(e) if e.is_user_error() => 2,
+            Error::Init(e) if e.is_user_error() => 2,
             Error::Lock(LockError::Held { .. }) => 3,
             Error::Refused(_) => 4,
             Error::NoModel { .. } => 5,

@@ -14,6 +14,7 @@
 //! pipeline    the micro-batch and crash recovery
 //! runner      triggered and continuous modes
 //! query       SQL over the lake's tables, with time travel
+//! init        a commented config proposed from a sample of the landed files (types, key, …)
 //! maintenance optimize (compaction, Z-order) and vacuum
 //! auto_compact small-file compaction in the background of continuous runs
 //! metrics     Prometheus text on /metrics while running
@@ -27,6 +28,7 @@ pub mod config;
 pub mod error;
 pub mod event_log;
 pub mod gold;
+pub mod init;
 pub mod lock;
 pub mod maintenance;
 pub mod metrics;

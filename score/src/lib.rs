@@ -18,7 +18,7 @@ pub mod scorer;
 pub use error::{Error, Result};
 /// What scoring and training read (it lives in the data layer).
 pub use isolake_data::input::{self, FeatureMatrix, FileFormat, Input};
-pub use output::{OutputFormat, Sink};
+pub use output::{IfExists, OutputFormat, Sink};
 pub use scorer::{
     ANOMALY_SCORE, CHUNK_ROWS, IS_ANOMALY, MODEL_NAME, MODEL_VERSION, ScoreSummary, Scorer,
     TOP_FEATURES,

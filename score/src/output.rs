@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use isolake_data::lake::{Commit, CreateOptions, LakeTable};
+use isolake_data::lake::{Commit, CreateOptions, LakeTable, Rewrite, Staged};
 use isolake_data::polars::prelude::*;
 use std::io::Write;
 
@@ -61,11 +61,29 @@ impl OutputFormat {
     }
 }
 
+/// What to do when the output already exists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum IfExists {
+    /// Refuse (files); append to it (Delta tables, as a scheduled job does).
+    #[default]
+    Default,
+    /// Refuse to write.
+    Fail,
+    /// Replace it: a file atomically (renamed into place), a table's rows in ONE commit (a new
+    /// version; time travel still reads the old one).
+    Overwrite,
+    /// Add the rows (Delta only: a file cannot be appended to).
+    Append,
+}
+
 enum Writer {
     Delta {
         runtime: tokio::runtime::Runtime,
         table: Option<Box<LakeTable>>,
         location: String,
+        /// Overwrite: every chunk's files, committed as one replacement at the end.
+        staged: Option<Staged>,
+        mode: IfExists,
     },
     Parquet(Option<Box<isolake_data::polars::io::parquet::write::BatchedWriter<BufWriter<File>>>>),
     Csv(Option<isolake_data::polars::io::csv::write::BatchedWriter<BufWriter<File>>>),
@@ -81,30 +99,28 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// Prepares `path` for `format`. File outputs must not exist yet (nothing is
-    /// overwritten by accident).
-    pub fn create(path: &Path, format: OutputFormat) -> Result<Self> {
+    /// Prepares `path` for `format`. An existing output is refused unless `if_exists` says
+    /// otherwise (nothing is overwritten by accident); a Delta table is appended to by default.
+    pub fn create(path: &Path, format: OutputFormat, if_exists: IfExists) -> Result<Self> {
         if format == OutputFormat::Delta {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .map_err(|e| Error::io(path, e))?;
-            return Ok(Sink {
-                writer: Writer::Delta {
-                    runtime,
-                    table: None,
-                    location: path.to_string_lossy().into_owned(),
-                },
-                paths: None,
-                file: None,
-            });
+            return Self::delta(path, if_exists);
         }
-        if path.exists() {
-            return Err(Error::usage(format!(
-                "output {} already exists: remove it or choose another path",
-                path.display()
-            )));
+        match if_exists {
+            IfExists::Append => {
+                return Err(Error::usage(format!(
+                    "{} is a {format:?} file, which cannot be appended to: write a Delta \
+                     table (--format delta) or pass --if-exists overwrite",
+                    path.display()
+                )));
+            }
+            IfExists::Default | IfExists::Fail if path.exists() => {
+                return Err(Error::usage(format!(
+                    "output {} already exists: pass --if-exists overwrite to replace it, or \
+                     choose another path",
+                    path.display()
+                )));
+            }
+            _ => {}
         }
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -130,6 +146,31 @@ impl Sink {
         })
     }
 
+    fn delta(path: &Path, mode: IfExists) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io(path, e))?;
+        let location = path.to_string_lossy().into_owned();
+        if mode == IfExists::Fail && runtime.block_on(LakeTable::exists(&location))? {
+            return Err(Error::usage(format!(
+                "table {location} already exists: pass --if-exists append or overwrite"
+            )));
+        }
+        Ok(Sink {
+            writer: Writer::Delta {
+                runtime,
+                table: None,
+                location,
+                staged: None,
+                mode,
+            },
+            paths: None,
+            file: None,
+        })
+    }
+
     /// Writes one scored chunk.
     pub fn write(&mut self, df: &DataFrame) -> Result<()> {
         // The batched writers need the columns' chunks aligned.
@@ -141,6 +182,8 @@ impl Sink {
                 runtime,
                 table,
                 location,
+                staged,
+                mode,
             } => runtime.block_on(async {
                 if table.is_none() {
                     *table = Some(Box::new(
@@ -152,7 +195,16 @@ impl Sink {
                         .await?,
                     ));
                 }
-                if let Some(t) = table.as_mut() {
+                let Some(t) = table.as_mut() else {
+                    return Ok(());
+                };
+                if *mode == IfExists::Overwrite {
+                    let files = t.stage(df, true).await?;
+                    *staged = Some(match staged.take() {
+                        Some(before) => before.merge(files),
+                        None => files,
+                    });
+                } else {
                     t.append(df, Commit::default()).await?;
                 }
                 Ok::<_, Error>(())
@@ -200,7 +252,21 @@ impl Sink {
     /// Completes the output: flushes and renames a file into place.
     pub fn finish(self) -> Result<()> {
         match self.writer {
-            Writer::Delta { .. } => return Ok(()),
+            Writer::Delta {
+                runtime,
+                table,
+                staged,
+                ..
+            } => {
+                if let (Some(mut table), Some(staged)) = (table, staged) {
+                    let commit = Commit {
+                        evolve_schema: true,
+                        ..Default::default()
+                    };
+                    runtime.block_on(table.replace_staged(staged, commit, Rewrite::Overwrite))?;
+                }
+                return Ok(());
+            }
             Writer::Parquet(Some(w)) => {
                 w.finish()?;
             }

@@ -3,7 +3,10 @@
 
 use std::process::Command;
 
-use isolake_tests::{binary, browser};
+use std::time::Duration;
+
+use isolake_tests::lake::read_table;
+use isolake_tests::{binary, browser, eventually};
 
 #[test]
 fn isolake_gen_writes_the_same_bytes_for_the_same_seed() {
@@ -250,4 +253,224 @@ fn the_demo_runs_the_whole_lakehouse_and_reports_what_it_found() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--dir"));
     assert!(precious.join("keep.txt").exists());
+}
+
+/// The lines after "Next, try:" in the demo's report.
+fn printed_commands(report: &str) -> Vec<String> {
+    report
+        .lines()
+        .skip_while(|l| !l.contains("Next, try:"))
+        .skip(1)
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// A shell running `line` in its own process group, with the built binaries on the PATH as
+/// `./isolake demo` puts them, from a directory that is not the demo's. Killed (the whole
+/// group) when dropped, so a failing test leaves nothing running.
+struct Shell(Option<std::process::Child>);
+
+impl Shell {
+    fn spawn(line: &str, cwd: &std::path::Path) -> Self {
+        use std::os::unix::process::CommandExt;
+        let bin_dir = binary("isolake-pipeline").parent().unwrap().to_path_buf();
+        let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+        let child = Command::new("sh")
+            .args(["-c", line])
+            .env("PATH", path)
+            .current_dir(cwd)
+            .process_group(0)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        Shell(Some(child))
+    }
+
+    /// Waits for the shell to end and returns what it printed.
+    fn output(mut self) -> std::process::Output {
+        let child = self.0.take().unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn signal_group(&self, signal: &str) {
+        if let Some(child) = &self.0 {
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args([signal, "--", &group]).status();
+        }
+    }
+}
+
+impl Drop for Shell {
+    fn drop(&mut self) {
+        self.signal_group("-KILL");
+        if let Some(child) = &mut self.0 {
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn every_command_the_demo_prints_runs_as_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo_dir = dir.path().join("demo");
+    let output = Command::new(binary("isolake-pipeline"))
+        .args(["demo", "--rows", "4000", "--files", "3", "--dir"])
+        .arg(&demo_dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    let commands = printed_commands(&report);
+    assert_eq!(commands.len(), 5, "{commands:?}");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    // Silver's first version holds the first run's rows: the same rows the rebuilt one has.
+    let silver = format!("\n{}\n", figure(&report, "silver"));
+    let says = ["detector", silver.as_str(), "report written to", "file(s)"];
+    for (line, said) in commands[..4].iter().zip(says) {
+        let out = Shell::spawn(line, &elsewhere).output();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{line}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains(said), "{line}: {stdout}");
+    }
+    assert!(
+        demo_dir.join("report.html").exists(),
+        "the report went where printed"
+    );
+    // The live feed: the generator lands files, the continuous run ingests them; SIGTERM
+    // ends both (the pipeline commits its batch first).
+    let before = read_table(&demo_dir.join("lake/bronze")).height();
+    let shell = Shell::spawn(&commands[4], &elsewhere);
+    let grown = eventually(Duration::from_secs(60), "the live feed in bronze", || {
+        let rows = read_table(&demo_dir.join("lake/bronze")).height();
+        (rows > before).then_some(rows)
+    });
+    assert!(grown > before);
+    shell.signal_group("-TERM");
+}
+
+/// `--help` of `args`, which must succeed.
+fn help(bin: &str, args: &[&str]) -> String {
+    let out = Command::new(binary(bin))
+        .args(args)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{bin} {args:?} --help");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn every_help_ends_with_examples_that_use_real_flags() {
+    let subcommands = [
+        "demo",
+        "run",
+        "load-dimension",
+        "report",
+        "optimize",
+        "vacuum",
+        "init",
+        "validate",
+        "query",
+    ];
+    let mut pages: Vec<(String, Vec<&str>, String)> = Vec::new();
+    for bin in [
+        "isolake-gen",
+        "isolake-train",
+        "isolake-score",
+        "isolake-pipeline",
+    ] {
+        pages.push((bin.to_string(), vec![], help(bin, &[])));
+    }
+    for sub in subcommands {
+        pages.push((
+            "isolake-pipeline".into(),
+            vec![sub],
+            help("isolake-pipeline", &[sub]),
+        ));
+    }
+    let options_of = |bin: &str, sub: Option<&str>| -> String {
+        let page = match sub {
+            Some(sub) => help(bin, &[sub]),
+            None => help(bin, &[]),
+        };
+        page.rsplit_once("Examples:\n")
+            .map(|(o, _)| o.to_string())
+            .unwrap_or(page)
+    };
+    for (bin, sub, page) in &pages {
+        let (_, examples) = page
+            .rsplit_once("Examples:\n")
+            .unwrap_or_else(|| panic!("{bin} {sub:?}: no examples:\n{page}"));
+        // An example may go on over a line ending in `\`: join those first.
+        let joined = examples.replace("\\\n", " ");
+        let lines: Vec<&str> = joined
+            .lines()
+            .filter(|l| l.trim_start().starts_with(bin.as_str()))
+            .collect();
+        assert!((2..=3).contains(&lines.len()), "{bin} {sub:?}: {examples}");
+        for line in lines {
+            for command in line.split("&&") {
+                let words: Vec<&str> = command.split_whitespace().collect();
+                let named = words.get(1).copied().filter(|w| subcommands.contains(w));
+                let options = options_of(bin, named);
+                for flag in words.iter().filter(|w| w.starts_with("--")) {
+                    let flag = flag.trim_end_matches(['\\', '"']);
+                    assert!(
+                        options.contains(&format!("{flag} "))
+                            || options.contains(&format!("{flag}\n")),
+                        "{bin} {sub:?}: the example's {flag} is not an option of {named:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_launcher_links_the_built_binaries_onto_the_path() {
+    // At run time: a compile-time path goes stale across clones that share a target dir.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap();
+    let repo = std::path::Path::new(&manifest).parent().unwrap();
+    let debug = binary("isolake-pipeline").parent().unwrap().to_path_buf();
+    let target = debug.parent().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let out = Command::new(repo.join("isolake"))
+        .arg("install")
+        .env("CARGO_TARGET_DIR", target)
+        .env("ISOLAKE_BIN", bin.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("linked isolake-gen isolake-train isolake-score isolake-pipeline"));
+    for name in [
+        "isolake-gen",
+        "isolake-train",
+        "isolake-score",
+        "isolake-pipeline",
+    ] {
+        let link = std::fs::read_link(bin.path().join(name)).unwrap();
+        assert_eq!(link, debug.join(name), "{name} points at the build");
+    }
+    let path = format!("{}:/usr/bin:/bin", bin.path().display());
+    let version = Command::new("sh")
+        .args(["-c", "isolake-pipeline --version"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("isolake-pipeline "));
+    let removed = Command::new(repo.join("isolake"))
+        .arg("uninstall")
+        .env("ISOLAKE_BIN", bin.path())
+        .status()
+        .unwrap();
+    assert!(removed.success());
+    assert_eq!(std::fs::read_dir(bin.path()).unwrap().count(), 0);
 }

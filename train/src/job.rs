@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use isolake_data::input::{self, FeatureMatrix, Input};
+use isolake_data::input::{self, FeatureMatrix, Input, Skipped};
 use isolake_data::polars::prelude::*;
 use isolake_models::registry::{ModelVersion, Registry};
 use isolake_models::{Contamination, IsolationForest, MaxFeatures, MaxSamples, TrainingDataRef};
@@ -84,6 +84,8 @@ pub struct Outcome {
     pub metrics: Vec<(String, f64)>,
     /// The alias moved, and the version it pointed at before.
     pub promoted: Option<(String, Option<u64>)>,
+    /// Malformed NDJSON lines the input had (skipped, counted, the first few named).
+    pub skipped: Skipped,
 }
 
 /// Reports progress (a spinner on a terminal, nothing otherwise).
@@ -103,6 +105,8 @@ pub(crate) struct TrainingSet {
     pub(crate) rows_read: usize,
     pub(crate) table_uri: Option<String>,
     pub(crate) delta_version: Option<u64>,
+    /// Malformed NDJSON lines skipped while reading.
+    pub(crate) skipped: Skipped,
 }
 
 /// Runs the job. On any error after the run was created, the run is marked FAILED.
@@ -117,6 +121,7 @@ pub fn run(config: &TrainConfig, registry: &Registry, progress: &dyn Progress) -
                 run_id: None,
                 metrics: vec![],
                 promoted: None,
+                skipped: Skipped::default(),
             });
         }
     }
@@ -190,6 +195,7 @@ fn evaluate(model: &IsolationForest, data: &TrainingSet, fit_seconds: f64) -> Re
         ("rows".into(), n as f64),
         ("rows_read".into(), data.rows_read as f64),
         ("rows_skipped".into(), (data.rows_read - n) as f64),
+        ("lines_malformed".into(), data.skipped.count as f64),
         ("fit_seconds".into(), fit_seconds),
         ("threshold".into(), threshold),
         ("flagged_fraction".into(), flag_rate),
@@ -256,11 +262,13 @@ fn read_training_set(config: &TrainConfig) -> Result<TrainingSet> {
         .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
     let opened = runtime.block_on(input::open(&config.input))?;
     drop(runtime);
-    let frames = opened
+    let mut frames = opened
         .frames
         .into_iter()
         .map(|lf| lf.collect())
         .collect::<PolarsResult<Vec<_>>>()?;
+    // A file whose every line was malformed gives a frame without columns.
+    frames.retain(|f| f.width() > 0);
     let mut df = match frames.len() {
         0 => return Err(Error::Usage("the input has no data".into())),
         1 => frames.into_iter().next().unwrap_or_default(),
@@ -307,6 +315,7 @@ fn read_training_set(config: &TrainConfig) -> Result<TrainingSet> {
         rows_read,
         table_uri: opened.table_uri,
         delta_version: opened.delta_version,
+        skipped: opened.skipped,
     })
 }
 

@@ -85,6 +85,7 @@ pub(crate) fn log_and_register(
                 run_id: Some(run.run_id),
                 metrics: evaluation.metrics,
                 promoted,
+                skipped: data.skipped.clone(),
             })
         }
         Err(e) => {

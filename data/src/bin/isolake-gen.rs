@@ -13,7 +13,14 @@ use isolake_data::generator::{self, GeneratorConfig, Kind};
 /// Each file is written under a hidden temporary name and renamed into place, so a watcher
 /// never sees half a file. The same arguments and seed always give byte-identical files.
 #[derive(Debug, Parser)]
-#[command(name = "isolake-gen", version)]
+#[command(
+    name = "isolake-gen",
+    version,
+    after_help = "Examples:\n  \
+        isolake-gen --rows 100000 --files 24 --out landing --labels labels.csv --bad-fraction 0.01\n  \
+        isolake-gen --rows 1000000 --files 100 --seed 42 --out /tmp/landing --quiet\n  \
+        isolake-gen --rate 200 --duration 60s --out landing"
+)]
 struct Args {
     /// Number of lines to write in total (bad lines included).
     #[arg(long, default_value_t = 10_000)]

@@ -25,6 +25,13 @@ pub enum InputError {
     #[error(transparent)]
     Lake(#[from] crate::Error),
 
+    /// A file's good lines could not be made a frame.
+    #[error("{}: {source}", path.display())]
+    Parse {
+        path: std::path::PathBuf,
+        source: polars::error::PolarsError,
+    },
+
     /// polars failed.
     #[error("polars: {0}")]
     Polars(#[from] polars::error::PolarsError),

@@ -4,6 +4,7 @@
 
 mod error;
 mod features;
+pub mod ndjson;
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,7 @@ use polars::prelude::*;
 use crate::lake::LakeTable;
 pub use error::InputError;
 pub use features::FeatureMatrix;
+pub use ndjson::Skipped;
 
 type Error = InputError;
 type Result<T, E = InputError> = std::result::Result<T, E>;
@@ -143,6 +145,8 @@ pub struct Opened {
     pub table_uri: Option<String>,
     /// The table version read, for a Delta input.
     pub delta_version: Option<u64>,
+    /// NDJSON lines that were not a JSON object (skipped, counted, the first few named).
+    pub skipped: Skipped,
 }
 
 /// Opens an input. Async because the Delta log is read with deltalake; run it on a
@@ -158,22 +162,32 @@ pub async fn open(input: &Input) -> Result<Opened> {
                 frames: vec![table.scan()?],
                 table_uri: Some(table.url().to_string()),
                 delta_version: Some(table.version()),
+                skipped: Skipped::default(),
             })
         }
-        Input::Files(files) => Ok(Opened {
-            frames: files
+        Input::Files(files) => {
+            let mut skipped = Skipped::default();
+            let frames = files
                 .iter()
-                .map(|(p, f)| scan_file(p, *f))
-                .collect::<Result<_>>()?,
-            table_uri: None,
-            delta_version: None,
-        }),
+                .map(|(p, f)| match f {
+                    FileFormat::Ndjson => Ok(ndjson::read(p, &mut skipped)?.lazy()),
+                    other => scan_file(p, *other),
+                })
+                .collect::<Result<_>>()?;
+            Ok(Opened {
+                frames,
+                table_uri: None,
+                delta_version: None,
+                skipped,
+            })
+        }
     }
 }
 
 /// A lazy scan of one file. Types are inferred from the whole file, so a column with a few
 /// malformed values becomes a string column rather than failing the read; such values turn
-/// into nulls (unscorable rows) when cast to numbers.
+/// into nulls (unscorable rows) when cast to numbers. NDJSON read this way fails on a
+/// malformed line: [`open`] reads it with [`ndjson::read`] instead, which skips and counts them.
 pub fn scan_file(path: &Path, format: FileFormat) -> Result<LazyFrame> {
     let p = PlRefPath::new(path.to_string_lossy().as_ref());
     let lf = match format {

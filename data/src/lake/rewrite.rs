@@ -46,8 +46,19 @@ impl LakeTable {
     /// commit that landed since is never replaced unseen (a compaction keeps it, an overwrite
     /// fails with [`Error::ConcurrentChange`]).
     pub async fn replace(&mut self, df: &DataFrame, commit: Commit, kind: Rewrite) -> Result<u64> {
-        let replaced = self.live_files(|_, _| true)?;
         let staged = self.stage(df, commit.evolve_schema).await?;
+        self.replace_staged(staged, commit, kind).await
+    }
+
+    /// [`replace`](Self::replace) with files already staged (e.g. written chunk by chunk, so
+    /// that a large overwrite is still ONE commit and memory holds one chunk).
+    pub async fn replace_staged(
+        &mut self,
+        staged: Staged,
+        commit: Commit,
+        kind: Rewrite,
+    ) -> Result<u64> {
+        let replaced = self.live_files(|_, _| true)?;
         self.commit_replacing(replaced, staged, commit, kind).await
     }
 

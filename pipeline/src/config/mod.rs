@@ -265,19 +265,26 @@ pub struct DetectorConfig {
     pub kind: DetectorKind,
 }
 
+/// Flink's DataStream fraud rule: per key, an amount below `small` immediately followed (the
+/// key's next row in event time) by one above `large`, within `window` (inclusive). Its
+/// parameters need no compiling: the plan uses them as they are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmallThenLargeRule {
+    pub key: String,
+    pub amount: String,
+    pub small: f64,
+    pub large: f64,
+    pub window: Option<Duration>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum DetectorKind {
-    /// Flink's DataStream fraud rule: per key, an amount below `small` immediately followed
-    /// (the key's next row in event time) by one above `large`, within `window` (inclusive).
-    SmallThenLarge {
-        key: String,
-        amount: String,
-        small: f64,
-        large: f64,
-        window: Option<Duration>,
-    },
+    SmallThenLarge(SmallThenLargeRule),
     /// A per-row SQL predicate.
-    Threshold { expr: String, key: Option<String> },
+    Threshold {
+        expr: String,
+        key: Option<String>,
+    },
     /// A Flink SQL `MATCH_RECOGNIZE` query over the silver stream, named `table` in the query.
     MatchRecognize {
         table: String,
@@ -290,7 +297,7 @@ pub enum DetectorKind {
 impl DetectorKind {
     pub fn as_str(&self) -> &'static str {
         match self {
-            DetectorKind::SmallThenLarge { .. } => "small_then_large",
+            DetectorKind::SmallThenLarge(_) => "small_then_large",
             DetectorKind::Threshold { .. } => "threshold",
             DetectorKind::MatchRecognize { .. } => "match_recognize",
         }

@@ -8,7 +8,7 @@ use toml::de::DeTable;
 use super::walker::{Value, Walker, get};
 use super::{
     DetectorConfig, DetectorKind, DimensionConfig, GoldConfig, ModelConfig, OnMissingModel,
-    SchemaConfig, resolve_location,
+    SchemaConfig, SmallThenLargeRule, resolve_location,
 };
 
 pub(super) fn parse(
@@ -263,13 +263,13 @@ fn parse_small_then_large(
         Some(v) => Some(w.duration(&format!("{path}.window"), v)?),
         None => None,
     };
-    Some(DetectorKind::SmallThenLarge {
+    Some(DetectorKind::SmallThenLarge(SmallThenLargeRule {
         key,
         amount,
         small,
         large,
         window,
-    })
+    }))
 }
 
 fn parse_threshold(

@@ -65,19 +65,7 @@ pub struct Gold {
 fn build(plan: &DetectorPlan) -> Box<dyn Detector> {
     let name = &plan.name;
     match &plan.rule {
-        Rule::SmallThenLarge {
-            key,
-            amount,
-            small,
-            large,
-            window,
-        } => Box::new(SmallThenLarge::new(
-            name,
-            key,
-            amount,
-            (*small, *large),
-            *window,
-        )),
+        Rule::SmallThenLarge(rule) => Box::new(SmallThenLarge::new(name, rule)),
         Rule::Threshold { expr, text, key } => {
             Box::new(Threshold::new(name, expr.clone(), text, key.clone()))
         }

@@ -9,7 +9,7 @@ use isolake_data::record::FieldType;
 use isolake_models::Registry;
 use polars::prelude::*;
 
-use crate::config::{DetectorConfig, DetectorKind, GoldConfig, ModelConfig};
+use crate::config::{DetectorConfig, DetectorKind, GoldConfig, ModelConfig, SmallThenLargeRule};
 use crate::gold::detectors::match_recognize::query::{self, Query};
 use crate::gold::detectors::match_recognize::value::Ty;
 
@@ -22,14 +22,7 @@ pub struct DetectorPlan {
 
 #[derive(Debug, Clone)]
 pub enum Rule {
-    /// See `gold::detectors::small_then_large`.
-    SmallThenLarge {
-        key: String,
-        amount: String,
-        small: f64,
-        large: f64,
-        window: Option<Duration>,
-    },
+    SmallThenLarge(SmallThenLargeRule),
     Threshold {
         expr: Expr,
         text: String,
@@ -46,7 +39,7 @@ impl Rule {
     /// MATCH_RECOGNIZE partition has none).
     pub fn key_column(&self) -> Option<&str> {
         match self {
-            Rule::SmallThenLarge { key, .. } => Some(key),
+            Rule::SmallThenLarge(rule) => Some(&rule.key),
             Rule::Threshold { key, .. } => key.as_deref(),
             Rule::MatchRecognize { query, .. } => match query.partition.as_slice() {
                 [(name, _)] => Some(name),
@@ -83,19 +76,7 @@ pub fn detector(
     event_time: &str,
 ) -> Result<DetectorPlan, (String, String)> {
     let rule = match &config.kind {
-        DetectorKind::SmallThenLarge {
-            key,
-            amount,
-            small,
-            large,
-            window,
-        } => Rule::SmallThenLarge {
-            key: key.clone(),
-            amount: amount.clone(),
-            small: *small,
-            large: *large,
-            window: *window,
-        },
+        DetectorKind::SmallThenLarge(rule) => Rule::SmallThenLarge(rule.clone()),
         DetectorKind::Threshold { expr, key } => {
             let what = format!("threshold rule {:?}", config.name);
             let compiled = super::silver::predicate(&what, expr, silver)

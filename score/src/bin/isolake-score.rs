@@ -11,7 +11,7 @@ use clap::Parser;
 use isolake_data::input::InputError;
 use isolake_data::polars::prelude::*;
 use isolake_models::{Error as ModelError, Registry, registry::DEFAULT_LOCAL};
-use isolake_score::{Error, Input, OutputFormat, ScoreSummary, Scorer, Sink, input};
+use isolake_score::{Error, IfExists, Input, OutputFormat, ScoreSummary, Scorer, Sink, input};
 
 /// Score transactions with an isolation forest from a registry (or an artifact file).
 ///
@@ -19,7 +19,17 @@ use isolake_score::{Error, Input, OutputFormat, ScoreSummary, Scorer, Sink, inpu
 /// model_version and, with --explain, top_features to every input row. Rows that cannot be
 /// scored (null or non-numeric features) get null scores and are counted in the summary.
 #[derive(Debug, Parser)]
-#[command(name = "isolake-score", version, disable_version_flag = true)]
+#[command(
+    name = "isolake-score",
+    version,
+    disable_version_flag = true,
+    after_help = "Examples:\n  \
+        isolake-score --model models:/fraud@production --input lake/silver --output scored.parquet\n  \
+        isolake-score --model models:/fraud/3 --input landing/ --output scored.csv --explain 3 \\\n      \
+        --if-exists overwrite\n  \
+        isolake-score --model models:/fraud@production --input lake/silver --version 12 \\\n      \
+        --output lake/rescored --format delta --if-exists overwrite"
+)]
 struct Args {
     /// Model: models:/NAME@ALIAS, models:/NAME/VERSION, or a path to a model artifact.
     #[arg(long)]
@@ -41,6 +51,10 @@ struct Args {
     /// else delta).
     #[arg(long)]
     format: Option<OutputFormat>,
+    /// When the output exists: fail (files' default), append (Delta's default) or overwrite
+    /// (a file atomically, a table in one commit).
+    #[arg(long, value_enum, default_value_t = IfExists::Default, hide_default_value = true)]
+    if_exists: IfExists,
     /// Add top_features: the K features that isolated each row.
     #[arg(long, default_value_t = 0)]
     explain: usize,
@@ -113,8 +127,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     let opened = runtime.block_on(input::open(&input))?;
     drop(runtime);
+    if opened.skipped.count > 0 && !args.quiet {
+        eprintln!("isolake-score: {}", opened.skipped);
+    }
 
-    let mut sink = Sink::create(&args.output, format)?;
+    let mut sink = Sink::create(&args.output, format, args.if_exists)?;
     let mut summary = ScoreSummary::default();
     let chunk = args.chunk_rows.max(1);
     for lf in opened.frames {

@@ -18,7 +18,16 @@ use isolake_train::{Error, Hyper, Progress, TrainConfig};
 /// Fit an isolation forest on a Delta table or files, log the run, register a model version
 /// and optionally promote it behind gates.
 #[derive(Debug, Parser)]
-#[command(name = "isolake-train", version, disable_version_flag = true)]
+#[command(
+    name = "isolake-train",
+    version,
+    disable_version_flag = true,
+    after_help = "Examples:\n  \
+        isolake-train --input lake/silver --model-name fraud --promote production\n  \
+        isolake-train --input lake/silver --since 7d --alert-rate 0.005 --model-name fraud \\\n      \
+        --promote production --run-key 2026-12-01\n  \
+        isolake-train --input landing/ --features amount,quantity --registry http://127.0.0.1:5000"
+)]
 struct Args {
     /// Input: a Delta table directory, or CSV / Parquet / NDJSON files or directories.
     #[arg(long, required = true, num_args = 1..)]
@@ -44,9 +53,14 @@ struct Args {
     /// Features per tree: all, a count, or a fraction in (0, 1].
     #[arg(long, default_value = "all", value_parser = parse_max_features)]
     max_features: MaxFeatures,
-    /// Expected share of anomalies (sets the threshold): auto or a fraction in (0, 0.5].
-    #[arg(long, default_value = "auto", value_parser = parse_contamination)]
-    contamination: Contamination,
+    /// The alert budget: flag this share of the training rows (the threshold is the score of
+    /// the top share), a fraction in (0, 0.5]. Default 0.01: the top 1%.
+    #[arg(long, conflicts_with = "contamination")]
+    alert_rate: Option<f64>,
+    /// scikit-learn's name for the same knob: auto (its fixed 0.5 offset, which flags ~10% of
+    /// ordinary data) or a fraction in (0, 0.5]. Default: --alert-rate's.
+    #[arg(long, value_parser = parse_contamination)]
+    contamination: Option<Contamination>,
     /// 0 = classic forest; higher = extended isolation forest (hyperplane splits).
     #[arg(long, default_value_t = 0)]
     extension_level: usize,
@@ -69,7 +83,8 @@ struct Args {
     /// Move this alias (e.g. production) to the new version if every gate passes.
     #[arg(long)]
     promote: Option<String>,
-    /// Gate: the largest share of training rows the model may flag.
+    /// Gate: the largest share of training rows the model may flag (above --alert-rate, so a
+    /// model whose threshold lands as asked passes; ties can flag a little more).
     #[arg(long, default_value_t = 0.1)]
     max_flag_rate: f64,
     /// Gate: the smallest AUC, when --label-column is given.
@@ -83,6 +98,10 @@ struct Args {
     #[arg(long, short)]
     quiet: bool,
 }
+
+/// The default alert budget: the top 1% of training rows, well inside the default
+/// `--max-flag-rate` gate, so a model trained with no tuning flags promotes.
+const DEFAULT_ALERT_RATE: f64 = 0.01;
 
 fn parse_max_samples(s: &str) -> Result<MaxSamples, String> {
     if s == "auto" {
@@ -174,7 +193,9 @@ fn run(args: &Args, progress: &Spinner) -> Result<(), Error> {
             n_estimators: args.n_estimators,
             max_samples: args.max_samples,
             max_features: args.max_features,
-            contamination: args.contamination,
+            contamination: args.contamination.unwrap_or(Contamination::Fraction(
+                args.alert_rate.unwrap_or(DEFAULT_ALERT_RATE),
+            )),
             extension_level: args.extension_level,
             seed: args.seed,
         },
@@ -201,6 +222,9 @@ fn run(args: &Args, progress: &Spinner) -> Result<(), Error> {
         }
         other => other?,
     };
+    if outcome.skipped.count > 0 && !args.quiet {
+        eprintln!("isolake-train: {}", outcome.skipped);
+    }
     println!("{}", outcome.version.uri());
     if !args.quiet {
         if !outcome.created {

@@ -386,19 +386,34 @@ fn precision(
     Ok(())
 }
 
+/// The commands a user tries next. They run as printed from any directory: absolute paths,
+/// and the binaries by name (`./isolake demo` links them onto the PATH). The last one runs
+/// until Ctrl-C (the current batch is committed first).
 fn next_steps(dir: &Path, started: Instant, out: &mut String) {
-    let config_path = dir.join("isolake.toml");
-    let c = config_path.display();
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let c = shell_quote(&dir.join("isolake.toml"));
+    let report = shell_quote(&dir.join("report.html"));
+    let landing = shell_quote(&dir.join("landing"));
     let _ = writeln!(
         out,
         "\ndone in {:.1} s. Next, try:\n  \
          isolake-pipeline query --config {c} \"SELECT detector, count(*) FROM alerts GROUP BY 1\"\n  \
          isolake-pipeline query --config {c} --as-of-version 1 \"SELECT count(*) FROM silver\"\n  \
-         isolake-pipeline report --config {c} --output {}\n  \
+         isolake-pipeline report --config {c} --output {report}\n  \
          isolake-pipeline optimize --config {c}\n  \
-         isolake-gen --rate 200 --duration 60s --out {} &  isolake-pipeline run --continuous --config {c}",
+         isolake-gen --rate 200 --duration 20s --out {landing} & isolake-pipeline run --continuous --config {c}",
         started.elapsed().as_secs_f64(),
-        dir.join("report.html").display(),
-        dir.join("landing").display()
     );
+}
+
+/// A path as one shell word (single-quoted when it holds anything but plain characters).
+fn shell_quote(path: &Path) -> String {
+    let text = path.display().to_string();
+    let plain = text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c));
+    match plain {
+        true => text,
+        false => format!("'{}'", text.replace('\'', "'\\''")),
+    }
 }

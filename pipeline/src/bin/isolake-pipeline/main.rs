@@ -15,7 +15,14 @@ use isolake_pipeline::{maintenance, metrics, query};
 
 /// Anomalous-transaction lakehouse: landed JSON → bronze → silver → gold Delta tables.
 #[derive(Debug, Parser)]
-#[command(name = "isolake-pipeline", version)]
+#[command(
+    name = "isolake-pipeline",
+    version,
+    after_help = "Examples:\n  \
+        isolake-pipeline demo\n  \
+        isolake-pipeline init --landing ./landing && isolake-pipeline run --once\n  \
+        isolake-pipeline query \"SELECT account_id, count(*) FROM alerts GROUP BY 1\""
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,6 +33,9 @@ enum Command {
     /// The demo: generate a labelled day of transactions, run the pipeline, train and promote
     /// a model, rebuild gold with it, and report layers, quarantine reasons, alerts and
     /// recall per anomaly kind (embedded defaults: local lake, local registry).
+    #[command(
+        after_help = "Examples:\n  isolake-pipeline demo\n  isolake-pipeline demo --dir /tmp/demo --rows 20000 --files 6 --seed 7"
+    )]
     Demo {
         /// Directory for the landing files, the lake and labels.csv.
         #[arg(long, default_value = "./isolake-demo")]
@@ -42,6 +52,9 @@ enum Command {
     /// Exit codes: 0 ok, 1 runtime error, 2 invalid config, 3 another run holds the lock,
     /// 4 an expectation with action = fail failed (nothing of that batch was committed),
     /// 5 no model to score with and [model] on_missing_model = "fail".
+    #[command(
+        after_help = "Examples:\n  isolake-pipeline run --once --config isolake.toml\n  isolake-pipeline run --continuous --metrics-addr 127.0.0.1:9464\n  isolake-pipeline run --full-refresh --drain"
+    )]
     Run {
         /// The pipeline's config file.
         #[arg(long, default_value = "isolake.toml")]
@@ -69,6 +82,9 @@ enum Command {
     },
     /// Upsert a dimension table (e.g. accounts) by key from a CSV or NDJSON file: rows with a
     /// key in the file are replaced, new keys added (a MERGE, in one Delta commit).
+    #[command(
+        after_help = "Examples:\n  isolake-pipeline load-dimension --name accounts --file accounts.csv\n  isolake-pipeline load-dimension --name merchants --file merchants.ndjson --key merchant_id"
+    )]
     LoadDimension {
         #[arg(long, default_value = "isolake.toml")]
         config: PathBuf,
@@ -83,6 +99,9 @@ enum Command {
         key: Option<String>,
     },
     /// Write a self-contained HTML report (inline SVG charts, no network needed to view it).
+    #[command(
+        after_help = "Examples:\n  isolake-pipeline report\n  isolake-pipeline report --config isolake.toml --output /tmp/report.html"
+    )]
     Report {
         #[arg(long, default_value = "isolake.toml")]
         config: PathBuf,
@@ -90,6 +109,9 @@ enum Command {
         output: PathBuf,
     },
     /// Compact small files (one commit per table, same rows), optionally Z-ordered.
+    #[command(
+        after_help = "Examples:\n  isolake-pipeline optimize\n  isolake-pipeline optimize silver --zorder-by account_id,event_time"
+    )]
     Optimize {
         /// One table by name (default: all).
         table: Option<String>,
@@ -100,6 +122,9 @@ enum Command {
         zorder_by: Vec<String>,
     },
     /// Delete data files no version within the retention needs.
+    #[command(
+        after_help = "Examples:\n  isolake-pipeline vacuum --dry-run\n  isolake-pipeline vacuum bronze --retain 336"
+    )]
     Vacuum {
         /// One table by name (default: all).
         table: Option<String>,
@@ -115,7 +140,30 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Propose a pipeline config from the files already landed: samples them (bounded),
+    /// infers each field's type, the event-time column, a key, model features and one
+    /// expectation per field, and writes a commented isolake.toml that validate accepts.
+    #[command(
+        after_help = "Examples:\n  isolake-pipeline init --landing ./landing\n  isolake-pipeline init --landing /data/in --out pipelines/cards.toml --id cards"
+    )]
+    Init {
+        /// The landing directory to sample.
+        #[arg(long)]
+        landing: PathBuf,
+        /// Where to write the config (refused if it exists, unless --force).
+        #[arg(long, default_value = "isolake.toml")]
+        out: PathBuf,
+        /// The pipeline id to write.
+        #[arg(long, default_value = "fraud")]
+        id: String,
+        /// Replace an existing --out file.
+        #[arg(long)]
+        force: bool,
+    },
     /// Check a pipeline config: every problem is reported with its key and line.
+    #[command(
+        after_help = "Examples:\n  isolake-pipeline validate\n  isolake-pipeline validate --config pipelines/cards.toml"
+    )]
     Validate {
         #[arg(long, default_value = "isolake.toml")]
         config: PathBuf,
@@ -124,6 +172,9 @@ enum Command {
     /// scored_transactions, alerts, detector and dimension tables, by name.
     ///
     /// Exit codes: 0 ok, 1 runtime error, 2 bad SQL, unknown table or invalid config.
+    #[command(
+        after_help = "Examples:\n  isolake-pipeline query \"SELECT detector, count(*) FROM alerts GROUP BY 1\"\n  isolake-pipeline query --as-of-version 3 \"SELECT count(*) FROM silver\"\n  isolake-pipeline query --format csv --output q.csv \"SELECT * FROM quarantine\""
+    )]
     Query {
         /// The SQL text, e.g. "SELECT account_id, count(*) FROM alerts GROUP BY 1".
         sql: String,
@@ -205,6 +256,12 @@ async fn dispatch(command: Command) -> ExitCode {
             file,
             key,
         } => load_dimension(&config, &name, &file, key).await,
+        Command::Init {
+            landing,
+            out,
+            id,
+            force,
+        } => init(&landing, &out, &id, force),
         Command::Validate { config } => validate(&config),
         Command::Report { config, output } => report(&config, &output).await,
         Command::Optimize {
@@ -242,6 +299,24 @@ fn validate(path: &std::path::Path) -> ExitCode {
                 config.source.landing.display(),
                 config.expectations.len()
             );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.into()),
+    }
+}
+
+/// `init`: writes the proposed config and says what it inferred.
+fn init(landing: &std::path::Path, out: &std::path::Path, id: &str, force: bool) -> ExitCode {
+    let options = isolake_pipeline::init::InitOptions {
+        landing: landing.to_path_buf(),
+        out: out.to_path_buf(),
+        id: id.to_string(),
+        force,
+        ..Default::default()
+    };
+    match isolake_pipeline::init::run(&options) {
+        Ok(summary) => {
+            print!("{summary}");
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e.into()),

@@ -9,6 +9,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{Context, Detector, Progress, RowIds, as_strings, micros, show_time};
+use crate::config::SmallThenLargeRule;
 use crate::error::{Inconsistency, Result};
 use crate::gold::alerts::{Alert, AlertKind, Measures};
 
@@ -33,20 +34,14 @@ pub struct SmallThenLarge {
 
 impl SmallThenLarge {
     /// The rule of detector `name` with the plan's parameters.
-    pub fn new(
-        name: &str,
-        key: &str,
-        amount: &str,
-        (small, large): (f64, f64),
-        window: Option<std::time::Duration>,
-    ) -> Self {
+    pub fn new(name: &str, rule: &SmallThenLargeRule) -> Self {
         Self {
             name: name.to_string(),
-            key: key.to_string(),
-            amount: amount.to_string(),
-            small,
-            large,
-            window_us: window.map(|w| w.as_micros() as i64),
+            key: rule.key.clone(),
+            amount: rule.amount.clone(),
+            small: rule.small,
+            large: rule.large,
+            window_us: rule.window.map(|w| w.as_micros() as i64),
             pending: PlHashMap::default(),
         }
     }

@@ -43,10 +43,15 @@ fn run_metric(registry: &Path, name: &str) -> f64 {
 #[test]
 fn training_with_no_tuning_flags_promotes_on_a_realistic_day() {
     let tmp = tempfile::tempdir().unwrap();
-    for (seed, rows) in [(11u64, 20_000usize), (12, 8_000)] {
+    // The demo's day (100k rows in 24 files, seed 42) and two other days.
+    for (seed, rows, files) in [
+        (42u64, 100_000usize, 24usize),
+        (11, 20_000, 6),
+        (12, 8_000, 3),
+    ] {
         let dir = tmp.path().join(format!("day-{seed}"));
         let lake = Lake::new(&dir, "stability_ms = 1", "");
-        generate(&lake.landing(), rows, 6, seed, 0.01);
+        generate(&lake.landing(), rows, files, seed, 0.01);
         lake.run_once();
         let registry = dir.join("registry");
         let silver = dir.join("lake/silver");

@@ -443,6 +443,7 @@ fn read_schema(config: &Config, tables: &Tables) -> Result<ReadSchema> {
         fields: config.schema.fields.clone(),
         evolved,
         evolution: config.schema.evolution,
+        reserved: reserved.iter_names().map(|n| n.to_string()).collect(),
     })
 }
 

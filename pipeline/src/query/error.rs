@@ -7,6 +7,8 @@ use std::path::PathBuf;
 pub enum QueryError {
     #[error("query: invalid SQL: {0}")]
     InvalidSql(String),
+    #[error("query: refused: {0}")]
+    Refused(String),
     #[error("query: table {0} does not exist yet (run the pipeline first)")]
     NotCreated(String),
     #[error("query: {name}{when}: {source}")]
@@ -46,6 +48,7 @@ impl QueryError {
         matches!(
             self,
             QueryError::InvalidSql(_)
+                | QueryError::Refused(_)
                 | QueryError::NotCreated(_)
                 | QueryError::TimeTravel { .. }
                 | QueryError::AsOf { .. }

@@ -8,6 +8,7 @@ use std::path::Path;
 use isolake_data::lake::LakeTable;
 use polars::prelude::*;
 use polars::sql::SQLContext;
+use sqlparser::ast::{Statement, TableFactor, Visit, Visitor};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 
@@ -25,10 +26,61 @@ pub struct AsOf {
     pub timestamp: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// The table names a SQL text reads (lower case).
+/// Finds the first thing in a query that reads outside the lake: a table function such as
+/// `read_csv('/any/file')` (polars SQL reads files through them).
+struct OutsideTheLake;
+
+impl Visitor for OutsideTheLake {
+    type Break = String;
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<String> {
+        match factor {
+            TableFactor::Table {
+                name,
+                args: Some(_),
+                ..
+            }
+            | TableFactor::Function { name, .. } => {
+                ControlFlow::Break(format!("the table function {name}(…)"))
+            }
+            TableFactor::TableFunction { expr, .. } => {
+                ControlFlow::Break(format!("the table function {expr}"))
+            }
+            _ => ControlFlow::Continue(()),
+        }
+    }
+}
+
+/// Only queries of the lake's tables run: other statements (CREATE, COPY, DROP, …) and table
+/// functions, which read or write paths the user names, are refused.
+fn confine(statements: &[Statement]) -> Result<()> {
+    if let Some(other) = statements
+        .iter()
+        .find(|s| !matches!(s, Statement::Query(_)))
+    {
+        let text = other.to_string();
+        let word = text.split_whitespace().next().unwrap_or("").to_uppercase();
+        return Err(QueryError::Refused(format!(
+            "{word} statements (only SELECT queries of the lake's tables run here)"
+        )));
+    }
+    let found = statements
+        .iter()
+        .map(|s| s.visit(&mut OutsideTheLake))
+        .find(ControlFlow::is_break);
+    match found.unwrap_or(ControlFlow::Continue(())) {
+        ControlFlow::Break(what) => Err(QueryError::Refused(format!(
+            "{what}: it reads outside the lake (only the lake's tables can be queried)"
+        ))),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// The table names a SQL text reads (lower case), after [`confine`].
 fn referenced(sql: &str) -> Result<Vec<String>> {
     let statements = Parser::parse_sql(&GenericDialect {}, sql)
         .map_err(|e| QueryError::InvalidSql(e.to_string()))?;
+    confine(&statements)?;
     let mut names = Vec::new();
     let _ = sqlparser::ast::visit_relations(&statements, |name| {
         let text = name

@@ -26,6 +26,9 @@ pub struct ReadSchema {
     /// Columns earlier batches added by schema evolution (always text).
     pub evolved: Vec<String>,
     pub evolution: Evolution,
+    /// Names bronze uses for lineage and system columns: a landed key with one of these names
+    /// goes to `_rescued_data` under its own name, never into a second column of that name.
+    pub reserved: Vec<String>,
 }
 
 /// Text cells in one buffer (end offsets and validity per cell): no allocation per value.
@@ -251,8 +254,10 @@ pub fn read(path: &Path, schema: &ReadSchema) -> Result<ReadFile> {
     Ok(file)
 }
 
-/// Parses NDJSON bytes (exposed for tests).
+/// Parses NDJSON bytes (exposed for tests). A UTF-8 byte-order mark at the start and CRLF
+/// line ends are ordinary text files' habits, not corruption.
 pub fn parse(text: &[u8], schema: &ReadSchema) -> ReadFile {
+    let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
     let lines = text.split(|b| *b == b'\n');
     let capacity = text.len() / 200 + 1;
     let mut file = ReadFile {
@@ -327,6 +332,10 @@ fn push_object(
             }
             continue;
         }
+        if schema.reserved.iter().any(|r| *r == key) {
+            rescued.insert(key.into_owned(), value.to_value());
+            continue;
+        }
         let known = file.extra.contains_key(key.as_ref());
         match (known, schema.evolution) {
             (true, _) | (false, Evolution::AddNewColumns) => {
@@ -387,6 +396,7 @@ mod tests {
             ],
             evolved: vec![],
             evolution,
+            reserved: vec!["_source_file".into()],
         }
     }
 

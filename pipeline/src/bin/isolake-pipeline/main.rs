@@ -526,7 +526,10 @@ async fn run(config: &std::path::Path, options: RunOptions) -> ExitCode {
     } else {
         runner.run_once().await
     };
+    // A drain means the input has ended: only when it was read to its end, not after
+    // SIGINT/SIGTERM stopped the run part-way.
     if options.drain
+        && !runner.shutdown.requested()
         && let Ok(summary) = &mut result
     {
         match runner.pipeline.drain().await {

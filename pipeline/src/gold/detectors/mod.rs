@@ -71,16 +71,17 @@ pub trait Detector: Send {
     }
 }
 
-/// Row names for alerts: the id column's value, or `file:line`.
+/// Row names for alerts: the id column's value as text (a key may be of any scalar type, e.g.
+/// integer ids), or `file:line`.
 pub enum RowIds<'a> {
-    Column(&'a StringChunked),
+    Column(StringChunked),
     Lineage(&'a StringChunked, &'a Int64Chunked),
 }
 
 impl<'a> RowIds<'a> {
     pub fn new(rows: &'a DataFrame, ctx: &Context) -> Result<Self> {
         Ok(match &ctx.id_column {
-            Some(c) => RowIds::Column(rows.column(c)?.str()?),
+            Some(c) => RowIds::Column(as_strings(rows, c)?),
             None => RowIds::Lineage(
                 rows.column(SOURCE_FILE)?.str()?,
                 rows.column(SOURCE_LINE)?.i64()?,

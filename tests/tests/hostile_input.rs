@@ -159,3 +159,47 @@ fn queries_read_only_the_lakes_tables() {
         String::from_utf8_lossy(&ok.stderr)
     );
 }
+
+/// `n` rows `x0..` of the small schema below, `seconds` apart from `base`.
+fn rows(base: &str, n: usize) -> String {
+    (0..n)
+        .map(|i| format!("{{\"id\":\"x{i}\",\"ts\":\"{base}:{:02}Z\"}}\n", i % 60))
+        .collect()
+}
+
+#[test]
+fn an_event_time_far_in_the_future_is_quarantined_and_moves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let schema = "[schema]\nfields = { id = \"string\", ts = \"timestamp\" }\nevent_time = \"ts\"\nkey = \"id\"";
+    let lake = Lake::new(tmp.path(), "stability_ms = 1", schema);
+    let mut first = rows("2025-01-01T00:00", 100);
+    first.push_str("{\"id\":\"future\",\"ts\":\"2099-01-01T00:00:00Z\"}\n");
+    std::fs::write(lake.landing().join("a.json"), first).unwrap();
+    lake.run_once();
+    assert_eq!(lake.read("silver").height(), 100);
+    let quarantine = lake.read("quarantine");
+    assert_eq!(strings(&quarantine, "id"), [Some("future".to_string())]);
+    let reasons = quarantine
+        .column("_failed_expectations")
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(reasons.to_string(), "[\"event_time_in_future\"]");
+    // The same ids an hour later: still duplicates (the outlier moved no dedup window).
+    std::fs::write(lake.landing().join("b.json"), rows("2025-01-01T01:00", 100)).unwrap();
+    lake.run_once();
+    assert_eq!(lake.read("silver").height(), 100);
+    let quarantine = lake.read("quarantine");
+    assert_eq!(quarantine.height(), 101);
+    let duplicates = (0..quarantine.height())
+        .filter(|i| {
+            let reasons = quarantine
+                .column("_failed_expectations")
+                .unwrap()
+                .get(*i)
+                .unwrap();
+            reasons.to_string() == "[\"duplicate_key\"]"
+        })
+        .count();
+    assert_eq!(duplicates, 100);
+}

@@ -140,6 +140,10 @@ pub struct SchemaConfig {
     /// Dedup key; `None` turns dedup off.
     pub key: Option<String>,
     pub evolution: Evolution,
+    /// A row whose event time is later than its ingestion time plus this fails the implicit
+    /// `event_time_in_future` expectation (a clock or unit error, or a hostile row), so one
+    /// outlier cannot move the dedup window or the watermark past everything else.
+    pub max_future_skew: Duration,
 }
 
 /// Silver: extra casts and dedup window.
@@ -151,6 +155,8 @@ pub struct SilverConfig {
     pub dedup_window: Duration,
     /// What happens to a row whose value could not be typed (`quarantine` by default).
     pub on_type_error: Action,
+    /// What happens to a row whose event time is too far in the future (`quarantine`).
+    pub on_future_event_time: Action,
 }
 
 /// What an expectation does to a row that fails it.
@@ -311,6 +317,9 @@ pub struct DimensionConfig {
     pub key: String,
 }
 
+/// `schema.max_future_skew`'s default: clocks drift by seconds, not minutes.
+pub const DEFAULT_MAX_FUTURE_SKEW: Duration = Duration::from_secs(300);
+
 impl Default for SchemaConfig {
     fn default() -> Self {
         Self {
@@ -323,6 +332,7 @@ impl Default for SchemaConfig {
             event_time_format: None,
             key: Some(KEY.to_string()),
             evolution: Evolution::AddNewColumns,
+            max_future_skew: DEFAULT_MAX_FUTURE_SKEW,
         }
     }
 }

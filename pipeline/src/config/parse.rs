@@ -285,6 +285,7 @@ fn parse_schema(w: &mut Walker<'_>, value: Option<&Value<'_>>) -> SchemaConfig {
             "event_time_format",
             "key",
             "evolution",
+            "max_future_skew",
         ],
     );
     let declared = get(table, "fields").map(|v| w.typed_fields("schema.fields", v));
@@ -319,6 +320,11 @@ fn parse_schema(w: &mut Walker<'_>, value: Option<&Value<'_>>) -> SchemaConfig {
         // Declared fields without a key: no dedup (the canonical key may not exist).
         None if declared.is_some() => schema.key = None,
         None => {}
+    }
+    if let Some(d) =
+        get(table, "max_future_skew").and_then(|v| w.duration("schema.max_future_skew", v))
+    {
+        schema.max_future_skew = d;
     }
     if let Some(v) = get(table, "evolution") {
         schema.evolution = parse_evolution(w, v).unwrap_or(schema.evolution);
@@ -395,11 +401,21 @@ fn parse_silver(
         casts: Vec::new(),
         dedup_window: Duration::from_secs(24 * 3600),
         on_type_error: Action::Quarantine,
+        on_future_event_time: Action::Quarantine,
     };
     let Some(table) = value.and_then(|v| w.table("silver", v)) else {
         return silver;
     };
-    w.unknown_keys("silver", table, &["casts", "dedup_window", "on_type_error"]);
+    w.unknown_keys(
+        "silver",
+        table,
+        &[
+            "casts",
+            "dedup_window",
+            "on_type_error",
+            "on_future_event_time",
+        ],
+    );
     if let Some(v) = get(table, "casts") {
         for (name, ty, span) in w.typed_fields("silver.casts", v) {
             if !schema.fields.iter().any(|(n, _)| *n == name) {
@@ -418,6 +434,11 @@ fn parse_silver(
     }
     if let Some(a) = get(table, "on_type_error").and_then(|v| w.action("silver.on_type_error", v)) {
         silver.on_type_error = a;
+    }
+    if let Some(a) =
+        get(table, "on_future_event_time").and_then(|v| w.action("silver.on_future_event_time", v))
+    {
+        silver.on_future_event_time = a;
     }
     silver
 }

@@ -16,7 +16,7 @@ use isolake_data::lake::LakeTable;
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::bronze::{CORRUPT, RESCUED, SOURCE_FILE, SOURCE_LINE};
+use crate::bronze::{CORRUPT, INGESTED_AT, RESCUED, SOURCE_FILE, SOURCE_LINE};
 use crate::config::{Action, Config};
 use crate::error::Result;
 use crate::plan::Plan;
@@ -28,6 +28,8 @@ use refused::Refused;
 pub const CORRUPT_REASON: &str = "corrupt_record";
 /// Implicit expectation for values that could not be typed.
 pub const TYPE_REASON: &str = "valid_types";
+/// Implicit expectation for event times too far after the row's ingestion.
+pub const FUTURE_REASON: &str = "event_time_in_future";
 /// Reason given to a row whose key silver already holds.
 pub const DUPLICATE_REASON: &str = "duplicate_key";
 pub const FAILED_EXPECTATIONS: &str = "_failed_expectations";
@@ -116,7 +118,10 @@ impl SilverStage {
             .collect();
         let rescued = bronze.column(RESCUED)?.is_not_null().sum().unwrap_or(0) as usize;
         let mut verdicts = Verdicts::new(rows);
-        let mut counts = vec![self.type_checks(&typed, &corrupt, &mut verdicts)];
+        let mut counts = vec![
+            self.type_checks(&typed, &corrupt, &mut verdicts),
+            self.future_checks(&typed.frame, &corrupt, &mut verdicts)?,
+        ];
         counts.extend(self.expectations(bronze, &typed.frame, &corrupt, &mut verdicts, batch)?);
         let keyed = self.keys_and_times(&typed.frame)?;
         let (duplicates, accepted) = match &keyed {
@@ -175,6 +180,45 @@ impl SilverStage {
             passed: corrupt.len() - failed - corrupt_rows,
             failed,
         }
+    }
+
+    /// Event times later than the row's ingestion plus `schema.max_future_skew` (the implicit
+    /// `event_time_in_future`). Measured against `_ingested_at`, which bronze keeps, so a
+    /// replay from bronze decides every row the same way.
+    fn future_checks(
+        &self,
+        typed: &DataFrame,
+        corrupt: &[bool],
+        verdicts: &mut Verdicts,
+    ) -> Result<ExpectationCount> {
+        let skew = self
+            .config
+            .schema
+            .max_future_skew
+            .as_micros()
+            .min(i64::MAX as u128) as i64;
+        let times = typed
+            .column(&self.config.schema.event_time)?
+            .cast(&DataType::Int64)?;
+        let ingested = typed.column(INGESTED_AT)?.cast(&DataType::Int64)?;
+        let action = self.config.silver.on_future_event_time;
+        let mut failed = 0;
+        for (row, (t, at)) in times.i64()?.iter().zip(ingested.i64()?.iter()).enumerate() {
+            if let (Some(t), Some(at)) = (t, at)
+                && !corrupt[row]
+                && t > at.saturating_add(skew)
+            {
+                failed += 1;
+                verdicts.note(row, FUTURE_REASON, action);
+            }
+        }
+        let corrupt_rows = corrupt.iter().filter(|c| **c).count();
+        Ok(ExpectationCount {
+            name: FUTURE_REASON.into(),
+            action: action.as_str(),
+            passed: corrupt.len() - failed - corrupt_rows,
+            failed,
+        })
     }
 
     /// Every declared expectation; a failed `fail` expectation refuses the batch.

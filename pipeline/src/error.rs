@@ -47,6 +47,12 @@ pub enum Error {
     },
 
     /// Boxed: a query's error is large and rare, and every `Result` carries the largest.
+    #[error(
+        "no model to score gold with: {reason} ({uri}). Promote a version trained on silver's \
+         columns, or set [model] on_missing_model = \"skip_scoring\""
+    )]
+    ModelRejected { uri: String, reason: String },
+
     #[error(transparent)]
     Query(Box<QueryError>),
 
@@ -154,7 +160,7 @@ impl Error {
             Error::Init(e) if e.is_user_error() => 2,
             Error::Lock(LockError::Held { .. }) => 3,
             Error::Refused(_) => 4,
-            Error::NoModel { .. } => 5,
+            Error::NoModel { .. } | Error::ModelRejected { .. } => 5,
             _ => 1,
         }
     }

@@ -57,6 +57,8 @@ pub enum Status {
     ModelLoaded,
     ModelSwitched,
     ModelMissing,
+    /// A version silver cannot be scored with (a feature it lacks): not switched to.
+    ModelRejected,
     RegistryUnreachable,
 }
 
@@ -75,6 +77,7 @@ impl Status {
             Status::ModelLoaded => "model_loaded",
             Status::ModelSwitched => "model_switched",
             Status::ModelMissing => "model_missing",
+            Status::ModelRejected => "model_rejected",
             Status::RegistryUnreachable => "registry_unreachable",
         }
     }

@@ -221,3 +221,60 @@ fn without_a_model_rules_still_run_or_the_run_fails_as_configured() {
     );
     assert_eq!(failing.read("gold/scored_transactions").height(), 0);
 }
+
+#[test]
+fn a_version_silver_cannot_score_with_is_refused_and_ingestion_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = tmp.path().join("registry");
+    let registry = registry.to_str().unwrap();
+    let v1 = train_and_promote(tmp.path(), registry, 1);
+    assert!(v1.contains("models:/fraud/1"), "{v1}");
+    let lake = Lake::new(
+        &tmp.path().join("lake"),
+        "stability_ms = 1",
+        &model_config(registry, ""),
+    );
+    let mut child = lake.spawn(&["run", "--continuous"]);
+    generate(&lake.landing(), 2_000, 2, 101, 0.0);
+    wait_for_scored(&lake, 2_000, &mut child, Duration::from_secs(90));
+    // Version 2 needs `label`, which the training table has and silver does not.
+    let table = labelled_table(tmp.path(), "train-label", 3_000, 2);
+    let extra = ["--promote", "production", "--features", "amount,label"];
+    let v2 = ok(&train(registry, &table, "fraud", &extra, &[]));
+    assert!(v2.contains("models:/fraud/2"), "{v2}");
+    std::thread::sleep(Duration::from_millis(1_200)); // > model_refresh
+    generate(&lake.landing(), 2_000, 2, 102, 0.0);
+    let scored = wait_for_scored(&lake, 4_000, &mut child, Duration::from_secs(90));
+    stop(child);
+    assert_eq!(
+        versions_of(&scored, "-102-").1,
+        HashSet::from([Some("1".into())]),
+        "the current version scores on"
+    );
+    let rejected = event_statuses(&lake, "model")
+        .into_iter()
+        .filter(|s| s == "model_rejected")
+        .count();
+    assert_eq!(rejected, 1, "said once, not at every refresh");
+
+    // A new run finds no usable version: rules and ingestion go on, scores are null...
+    generate(&lake.landing(), 1_000, 1, 103, 0.0);
+    lake.run_once();
+    let scored = lake.read("gold/scored_transactions");
+    assert_eq!(scored.height(), 5_000);
+    assert_eq!(versions_of(&scored, "-103-").1, HashSet::from([None]));
+    // ...or, with on_missing_model = "fail", the run stops with exit 5 naming the feature.
+    let failing = Lake::new(
+        &tmp.path().join("failing"),
+        "stability_ms = 1",
+        &model_config(registry, "on_missing_model = \"fail\""),
+    );
+    generate(&failing.landing(), 500, 1, 104, 0.0);
+    let out = failing.command(&["run", "--once"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("label") && stderr.contains("models:/fraud/2"),
+        "{stderr}"
+    );
+}

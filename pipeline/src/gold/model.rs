@@ -28,6 +28,10 @@ pub struct ModelSlot {
     last_check: Option<Instant>,
     /// A pinned version or a file never changes: resolve once.
     pinned: bool,
+    /// Silver's numeric columns: the features a version may need.
+    numeric: Vec<String>,
+    /// The checksum of the last version refused (said once, not at every refresh).
+    rejected: Option<String>,
 }
 
 impl ModelSlot {
@@ -41,6 +45,8 @@ impl ModelSlot {
             current: None,
             last_check: None,
             pinned,
+            numeric: plan.numeric_columns.clone(),
+            rejected: None,
         }
     }
 
@@ -67,7 +73,13 @@ impl ModelSlot {
         let loaded = Registry::open(&self.registry_uri)
             .and_then(|r| r.load_model(&self.config.uri, self.cache_dir.as_deref()));
         match loaded {
-            Ok((forest, resolved)) => Ok(self.switch(batch, forest, resolved)),
+            Ok((forest, resolved)) => {
+                let lacking = self.lacking(&forest);
+                match lacking.is_empty() {
+                    true => Ok(self.switch(batch, forest, resolved)),
+                    false => self.reject(batch, &resolved, &lacking),
+                }
+            }
             Err(e) => self.unavailable(batch, e),
         }
     }
@@ -101,6 +113,50 @@ impl ModelSlot {
         tracing::info!(model = %resolved.uri, "{}", status.as_str());
         self.current = Some(Loaded { forest, resolved });
         vec![e]
+    }
+
+    /// The features `forest` needs that silver has no numeric column for.
+    fn lacking(&self, forest: &IsolationForest) -> Vec<String> {
+        forest
+            .feature_names()
+            .iter()
+            .filter(|f| !self.numeric.contains(f))
+            .cloned()
+            .collect()
+    }
+
+    /// A version silver cannot be scored with: the current one keeps scoring (a registry
+    /// action never stops ingestion), or `on_missing_model` decides when there is none.
+    fn reject(
+        &mut self,
+        batch: u64,
+        resolved: &ResolvedModel,
+        lacking: &[String],
+    ) -> Result<Vec<FlowEvent>> {
+        let reason = format!(
+            "{} needs feature(s) {} that silver does not have as numeric columns",
+            resolved.uri,
+            lacking.join(", ")
+        );
+        let said = self.rejected.as_deref() == Some(resolved.sha256.as_str());
+        self.rejected = Some(resolved.sha256.clone());
+        let message = match (&self.current, self.config.on_missing) {
+            (Some(current), _) => format!("{reason}; still scoring with {}", current.resolved.uri),
+            (None, OnMissingModel::Fail) => {
+                return Err(Error::ModelRejected {
+                    uri: self.config.uri.clone(),
+                    reason,
+                });
+            }
+            (None, OnMissingModel::SkipScoring) => {
+                format!("{reason}; score columns are null (on_missing_model = skip_scoring)")
+            }
+        };
+        tracing::warn!("model_rejected: {message}");
+        Ok(match said {
+            true => Vec::new(),
+            false => vec![event(batch, Status::ModelRejected, message)],
+        })
     }
 
     /// No model could be loaded: keep the current one, or do what `on_missing_model` says.

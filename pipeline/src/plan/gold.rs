@@ -55,6 +55,9 @@ pub struct ModelPlan {
     pub config: ModelConfig,
     /// `[model] registry`, else `$MLFLOW_TRACKING_URI`, else `<lake>/_registry`.
     pub registry: String,
+    /// Silver's numeric columns: what a model version may use as features. A version that
+    /// needs another is refused before it scores (see `gold::model`).
+    pub numeric_columns: Vec<String>,
 }
 
 /// Gold's plan (only when a model or a detector is declared).
@@ -129,23 +132,34 @@ pub fn alert_keys(model: Option<&ModelConfig>, detectors: &[DetectorPlan]) -> Ve
     names
 }
 
-/// The model's plan: its registry resolved against the lake.
-pub fn model(config: &ModelConfig, lake_dir: &Path) -> ModelPlan {
+/// The model's plan: its registry resolved against the lake, and the features silver offers.
+pub fn model(config: &ModelConfig, lake_dir: &Path, columns: &[(String, FieldType)]) -> ModelPlan {
     let default_registry = lake_dir.join("_registry").to_string_lossy().into_owned();
     let registry = config
         .registry
         .clone()
         .unwrap_or_else(|| Registry::uri_from_env_or(&default_registry));
+    let numeric_columns = columns
+        .iter()
+        .filter(|(_, t)| matches!(t, FieldType::Integer | FieldType::Double))
+        .map(|(n, _)| n.clone())
+        .collect();
     ModelPlan {
         config: config.clone(),
         registry,
+        numeric_columns,
     }
 }
 
 /// Gold's plan from its config and the compiled detectors.
-pub fn plan(gold: &GoldConfig, detectors: Vec<DetectorPlan>, lake_dir: &Path) -> GoldPlan {
+pub fn plan(
+    gold: &GoldConfig,
+    detectors: Vec<DetectorPlan>,
+    lake_dir: &Path,
+    columns: &[(String, FieldType)],
+) -> GoldPlan {
     GoldPlan {
-        model: gold.model.as_ref().map(|m| model(m, lake_dir)),
+        model: gold.model.as_ref().map(|m| model(m, lake_dir, columns)),
         alert_keys: alert_keys(gold.model.as_ref(), &detectors),
         detectors,
         allowed_lateness: gold.allowed_lateness,

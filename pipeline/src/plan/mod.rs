@@ -118,7 +118,7 @@ fn compile(config: Config, issues: &mut Vec<ConfigIssue>) -> Option<Plan> {
     let gold = config
         .gold
         .enabled()
-        .then(|| gold::plan(&config.gold, detectors, &lake_dir));
+        .then(|| gold::plan(&config.gold, detectors, &lake_dir, &silver_columns));
     Some(Plan {
         config,
         lake_dir,

@@ -204,3 +204,42 @@ fn a_delta_output_is_appended_to_or_overwritten_as_asked() {
     );
     assert_eq!(refused.status.code(), Some(2));
 }
+
+#[test]
+fn promoting_a_version_with_other_features_needs_allow_feature_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let landing = tmp.path().join("landing");
+    generate(&landing, 3_000, 2, 21, 0.0);
+    let registry = tmp.path().join("registry");
+    let (landing_arg, registry_arg) = (landing.to_str().unwrap(), registry.to_str().unwrap());
+    let train = |extra: &[&str]| {
+        let mut args = vec!["--input", landing_arg, "--registry", registry_arg];
+        args.extend(["--model-name", "f", "--promote", "production"]);
+        args.extend_from_slice(extra);
+        run("isolake-train", &args, &[])
+    };
+    let alias = || std::fs::read_to_string(registry.join("models/f/aliases.json")).unwrap();
+    assert_eq!(ok(&train(&[])), "models:/f/1");
+    let changed = train(&["--features", "amount,quantity"]);
+    assert_eq!(
+        changed.status.code(),
+        Some(4),
+        "a gate: registered, not promoted"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&changed.stdout).trim(),
+        "models:/f/2"
+    );
+    let said = String::from_utf8_lossy(&changed.stderr);
+    assert!(said.contains("--allow-feature-change"), "{said}");
+    assert!(said.contains("amount, quantity"), "{said}");
+    assert!(alias().contains("\"production\": 1") || alias().contains("\"production\":1"));
+    let allowed = train(&["--features", "amount,quantity", "--allow-feature-change"]);
+    assert_eq!(ok(&allowed), "models:/f/3");
+    assert!(alias().contains("3"), "{}", alias());
+    // The same features as the alias's version need nothing.
+    assert_eq!(
+        ok(&train(&["--features", "amount,quantity"])),
+        "models:/f/4"
+    );
+}

@@ -239,7 +239,13 @@ fn a_version_silver_cannot_score_with_is_refused_and_ingestion_goes_on() {
     wait_for_scored(&lake, 2_000, &mut child, Duration::from_secs(90));
     // Version 2 needs `label`, which the training table has and silver does not.
     let table = labelled_table(tmp.path(), "train-label", 3_000, 2);
-    let extra = ["--promote", "production", "--features", "amount,label"];
+    let extra = [
+        "--promote",
+        "production",
+        "--features",
+        "amount,label",
+        "--allow-feature-change",
+    ];
     let v2 = ok(&train(registry, &table, "fraud", &extra, &[]));
     assert!(v2.contains("models:/fraud/2"), "{v2}");
     std::thread::sleep(Duration::from_millis(1_200)); // > model_refresh

@@ -67,6 +67,9 @@ pub struct TrainConfig {
     pub max_flag_rate: f64,
     /// Gate: smallest AUC when labels exist.
     pub min_auc: f64,
+    /// Let `--promote` move an alias to a version with other features than the one it
+    /// replaces (refused by default).
+    pub allow_feature_change: bool,
     /// Idempotency key of a scheduled run.
     pub run_key: Option<String>,
 }

@@ -116,23 +116,65 @@ fn promote(
         tags: vec![("isolake.promotion".into(), text)],
         ..RunData::default()
     };
-    gates(
-        config,
-        alias,
-        &version.uri(),
-        evaluation.flag_rate,
-        evaluation.auc,
-    )
-    .inspect_err(|e| {
-        let _ = registry
-            .backend()
-            .log_batch(&run.run_id, &tag(format!("refused: {e}")));
-    })?;
+    let (flag_rate, auc) = (evaluation.flag_rate, evaluation.auc);
+    feature_gate(config, registry, alias, version)
+        .and_then(|()| gates(config, alias, &version.uri(), flag_rate, auc))
+        .inspect_err(|e| {
+            let _ = registry
+                .backend()
+                .log_batch(&run.run_id, &tag(format!("refused: {e}")));
+        })?;
     progress.stage("promoting");
     let previous = registry.promote(&config.model_name, alias, version.version)?;
     let text = format!("{} now points at version {}", alias, version.version);
     registry.backend().log_batch(&run.run_id, &tag(text))?;
     Ok((alias.to_string(), previous))
+}
+
+/// A version whose features differ from the one the alias points at would be refused by
+/// every pipeline scoring with that alias (their silver may lack the new features): moving
+/// the alias needs `--allow-feature-change`.
+fn feature_gate(
+    config: &TrainConfig,
+    registry: &Registry,
+    alias: &str,
+    version: &ModelVersion,
+) -> Result<()> {
+    if config.allow_feature_change {
+        return Ok(());
+    }
+    let Some(current) = registry.backend().get_alias(&config.model_name, alias)? else {
+        return Ok(());
+    };
+    let spec = registry
+        .backend()
+        .download_artifact(&current, FEATURE_SPEC_FILE)?;
+    let spec: serde_json::Value = serde_json::from_slice(&spec).unwrap_or_default();
+    let before: Vec<&str> = spec["features"]
+        .as_array()
+        .map(|fs| fs.iter().filter_map(|f| f["name"].as_str()).collect())
+        .unwrap_or_default();
+    if before
+        == config
+            .features
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    {
+        return Ok(());
+    }
+    Err(Error::Gate {
+        version_uri: version.uri(),
+        alias: alias.to_string(),
+        reason: format!(
+            "its features ({}) differ from those of {} ({}), which @{alias} points at: \
+             pipelines scoring with @{alias} may lack them; pass --allow-feature-change to \
+             move the alias anyway",
+            config.features.join(", "),
+            current.uri(),
+            before.join(", ")
+        ),
+    })
 }
 
 fn gates(

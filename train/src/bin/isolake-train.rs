@@ -87,6 +87,10 @@ struct Args {
     /// model whose threshold lands as asked passes; ties can flag a little more).
     #[arg(long, default_value_t = 0.1)]
     max_flag_rate: f64,
+    /// Let --promote move the alias to a version whose features differ from the version it
+    /// points at (pipelines scoring with the alias may lack the new features).
+    #[arg(long)]
+    allow_feature_change: bool,
     /// Gate: the smallest AUC, when --label-column is given.
     #[arg(long, default_value_t = 0.5)]
     min_auc: f64,
@@ -205,6 +209,7 @@ fn run(args: &Args, progress: &Spinner) -> Result<(), Error> {
         promote: args.promote.clone(),
         max_flag_rate: args.max_flag_rate,
         min_auc: args.min_auc,
+        allow_feature_change: args.allow_feature_change,
         run_key: args.run_key.clone(),
     };
     let registry_uri = args

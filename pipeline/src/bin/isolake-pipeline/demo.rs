@@ -114,6 +114,7 @@ fn train(config: &Config, seed: u64) -> Result<String> {
         promote: Some("production".into()),
         max_flag_rate: 0.05,
         min_auc: 0.5,
+        allow_feature_change: false,
         run_key: None,
     };
     let outcome = isolake_train::run(&train, &registry, &()).context("demo, train")?;

@@ -1,7 +1,8 @@
 //! Prometheus metrics of a running pipeline (`run --metrics-addr 127.0.0.1:9464`): rows and
 //! files per layer, batches, batch durations, backlog, alerts per detector, the model version
 //! and the last error, served as text on `/metrics` by a small std-thread HTTP responder (no
-//! web framework: one GET, one response, connection closed).
+//! web framework: one GET, one response, connection closed; a thread per connection, so
+//! scrapes are served concurrently).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -226,8 +227,13 @@ pub fn serve(addr: &str, metrics: Shared, pipeline: String) -> Result<SocketAddr
     std::thread::Builder::new()
         .name("isolake-metrics".into())
         .spawn(move || {
+            // One thread per connection: a slow or stalled client (it has 2 s to send its
+            // request) never holds up another scrape.
             for stream in listener.incoming().flatten() {
-                let _ = respond(stream, &metrics, &pipeline);
+                let (metrics, pipeline) = (metrics.clone(), pipeline.clone());
+                let _ = std::thread::Builder::new()
+                    .name("isolake-metrics-client".into())
+                    .spawn(move || respond(stream, &metrics, &pipeline));
             }
         })
         .map_err(|source| Error::Metrics {

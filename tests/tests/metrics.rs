@@ -76,6 +76,25 @@ fn metrics_are_served_and_follow_the_batches() {
     let missing = client.get(format!("http://{addr}/nope")).send().unwrap();
     assert_eq!(missing.status().as_u16(), 404);
 
+    // Clients that connect and send nothing (each may take the 2 s read timeout) do not hold
+    // up a scrape: it is answered well within one second.
+    let stalled: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let quick = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let scraped = quick.get(&url).send().and_then(|r| r.text());
+    assert!(
+        scraped
+            .as_deref()
+            .is_ok_and(|t| t.contains("isolake_rows_total")),
+        "a scrape behind stalled clients: {scraped:?}"
+    );
+    drop(stalled);
+
     child.sigterm().unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(

@@ -203,3 +203,65 @@ fn an_event_time_far_in_the_future_is_quarantined_and_moves_nothing() {
         .count();
     assert_eq!(duplicates, 100);
 }
+
+#[test]
+fn a_signal_during_run_drain_commits_the_batch_and_does_not_drain() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The second file is still "being written" (fresh, and the stability wait is long), so
+    // the run waits for it after committing the first: the signal lands mid-input.
+    let lake = Lake::new(
+        tmp.path(),
+        "stability_ms = 600000",
+        "[[detectors]]\nname = \"stl\"\nkind = \"small_then_large\"",
+    );
+    isolake_tests::lake::generate(&tmp.path().join("staged"), 200, 2, 3, 0.0);
+    let mut staged: Vec<_> = std::fs::read_dir(tmp.path().join("staged"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    staged.sort();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let first = lake.landing().join(staged[0].file_name().unwrap());
+    std::fs::copy(&staged[0], &first).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&first)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    std::fs::copy(
+        &staged[1],
+        lake.landing().join(staged[1].file_name().unwrap()),
+    )
+    .unwrap();
+    let child = lake.spawn(&["run", "--once", "--drain"]);
+    isolake_tests::eventually(
+        std::time::Duration::from_secs(60),
+        "batch 1 in bronze",
+        || {
+            let log = lake.dir.join("lake/bronze/_delta_log");
+            log.is_dir()
+                .then(|| lake.read("bronze").height())
+                .filter(|n| *n > 0)
+        },
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        lake.read("bronze").height(),
+        100,
+        "the first file, committed"
+    );
+    let drained = strings(&lake.read("event_log"), "status")
+        .iter()
+        .filter(|s| s.as_deref() == Some("drained"))
+        .count();
+    assert_eq!(drained, 0, "the input had not ended: no drain");
+}

@@ -143,11 +143,7 @@ struct Sampler {
 
 impl Sampler {
     fn lines(&mut self, bytes: &[u8]) {
-        for line in bytes.split(|b| *b == b'\n') {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
+        for (_, line) in isolake_data::input::ndjson::lines(bytes) {
             self.stats.lines += 1;
             let object = std::str::from_utf8(line)
                 .ok()

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
+use isolake_data::input::ndjson;
 use isolake_data::record::FieldType;
 use serde_json::{Map, Value};
 
@@ -254,11 +255,8 @@ pub fn read(path: &Path, schema: &ReadSchema) -> Result<ReadFile> {
     Ok(file)
 }
 
-/// Parses NDJSON bytes (exposed for tests). A UTF-8 byte-order mark at the start and CRLF
-/// line ends are ordinary text files' habits, not corruption.
+/// Parses NDJSON bytes (exposed for tests); lines as [`ndjson::lines`] splits them.
 pub fn parse(text: &[u8], schema: &ReadSchema) -> ReadFile {
-    let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
-    let lines = text.split(|b| *b == b'\n');
     let capacity = text.len() / 200 + 1;
     let mut file = ReadFile {
         declared: schema
@@ -283,12 +281,8 @@ pub fn parse(text: &[u8], schema: &ReadSchema) -> ReadFile {
         .enumerate()
         .map(|(i, (name, _))| (name.as_str(), i))
         .collect();
-    for (number, line) in lines.enumerate() {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let number = number as i64 + 1;
+    for (number, line) in ndjson::lines(text) {
+        let number = number as i64;
         let object = std::str::from_utf8(line).ok().and_then(json_line::parse);
         match object {
             Some(object) => push_object(&mut file, number, object, schema, &index),

@@ -5,6 +5,8 @@
 
 use polars::prelude::*;
 
+use crate::bronze::utc_micros;
+
 /// Which part of the pipeline an event is about.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Flow {
@@ -156,10 +158,6 @@ const COLUMNS: [(&str, Fill); 21] = [
     ("alerts", Fill::Count(|e| e.alerts)),
     ("model_version", Fill::Maybe(|e| e.model_version)),
 ];
-
-fn utc_micros() -> DataType {
-    DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
-}
 
 fn dtype(fill: &Fill) -> DataType {
     match fill {

@@ -173,11 +173,9 @@ pub fn non_null(df: &DataFrame, name: &str) -> usize {
 
 /// The sorted values of a string column (nulls as `<null>`).
 pub fn sorted_strings(df: &DataFrame, name: &str) -> Vec<String> {
-    let mut v: Vec<String> = column(df, name)
-        .str()
-        .unwrap_or_else(|e| panic!("{name} is a string column: {e}"))
-        .iter()
-        .map(|s| s.unwrap_or("<null>").to_string())
+    let mut v: Vec<String> = strings(df, name)
+        .into_iter()
+        .map(|s| s.unwrap_or_else(|| "<null>".to_string()))
         .collect();
     v.sort();
     v

@@ -36,7 +36,7 @@ fn integer_dedup_and_detector_keys_work() {
     ];
     std::fs::write(lake.landing().join("t.json"), lines.join("\n")).unwrap();
     lake.run_with(&["run", "--once", "--drain"]);
-    assert_eq!(sorted_strings_of(&lake, "silver", "id"), ["1", "2", "3"]);
+    assert_eq!(sorted_strings(&lake.read("silver"), "id"), ["1", "2", "3"]);
     let quarantine = lake.read("quarantine");
     assert_eq!(strings(&quarantine, "id"), [Some("1".to_string())]);
     let reasons = quarantine
@@ -64,13 +64,6 @@ fn integer_dedup_and_detector_keys_work() {
             ),
         ]
     );
-}
-
-fn sorted_strings_of(lake: &Lake, table: &str, column: &str) -> Vec<String> {
-    let df = lake.read(table);
-    let mut v: Vec<String> = strings(&df, column).into_iter().flatten().collect();
-    v.sort();
-    v
 }
 
 #[test]

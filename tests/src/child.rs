@@ -11,6 +11,9 @@ use std::process::{Child, Command, ExitStatus, Output};
 pub struct ChildGuard {
     /// Always `Some` but inside [`ChildGuard::wait_with_output`], which must move it out.
     child: Option<Child>,
+    /// Started as the leader of its own process group ([`ChildGuard::spawn_group`]): signals
+    /// and the kill on drop go to the whole group (e.g. a shell and what it started).
+    group: bool,
 }
 
 impl ChildGuard {
@@ -22,13 +25,29 @@ impl ChildGuard {
         Self::from(child)
     }
 
+    /// Spawns `command` as the leader of a new process group, so that [`signal`](Self::signal)
+    /// and the drop reach everything it starts (a `sh -c "a & b"` line, say).
+    pub fn spawn_group(command: &mut Command) -> Self {
+        use std::os::unix::process::CommandExt;
+        let mut guard = Self::spawn(command.process_group(0));
+        guard.group = true;
+        guard
+    }
+
+    /// Sends `signal` (e.g. `-TERM`) to the child, or to its whole group.
+    pub fn signal(&self, signal: &str) -> io::Result<ExitStatus> {
+        let target = match self.group {
+            true => format!("-{}", self.id()),
+            false => self.id().to_string(),
+        };
+        Command::new("kill").args([signal, "--", &target]).status()
+    }
+
     /// Sends SIGTERM, the graceful stop a continuous run handles (finish the batch, commit,
     /// exit 0), with `kill(1)` as an operator would (the crate has no unsafe `libc::kill`);
     /// returns `kill`'s own status.
     pub fn sigterm(&self) -> io::Result<ExitStatus> {
-        Command::new("kill")
-            .args(["-TERM", &self.id().to_string()])
-            .status()
+        self.signal("-TERM")
     }
 
     /// Waits for the child to exit and collects its piped stdout and stderr, as
@@ -44,7 +63,10 @@ impl ChildGuard {
 impl From<Child> for ChildGuard {
     /// Guards a child spawned elsewhere.
     fn from(child: Child) -> Self {
-        Self { child: Some(child) }
+        Self {
+            child: Some(child),
+            group: false,
+        }
     }
 }
 
@@ -70,6 +92,10 @@ impl Drop for ChildGuard {
     /// SIGKILL (not SIGTERM: a test that failed need not wait for a graceful stop) and reap,
     /// unless the child has exited already; errors are moot while tearing down.
     fn drop(&mut self) {
+        if self.group && self.child.is_some() {
+            // The leader may be gone while what it started still runs.
+            let _ = self.signal("-KILL");
+        }
         if let Some(child) = self.child.as_mut()
             && matches!(child.try_wait(), Ok(None))
         {

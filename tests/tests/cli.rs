@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use isolake_tests::lake::read_table;
-use isolake_tests::{binary, browser, eventually};
+use isolake_tests::{ChildGuard, binary, browser, eventually};
 
 #[test]
 fn isolake_gen_writes_the_same_bytes_for_the_same_seed() {
@@ -266,49 +266,19 @@ fn printed_commands(report: &str) -> Vec<String> {
         .collect()
 }
 
-/// A shell running `line` in its own process group, with the built binaries on the PATH as
-/// `./isolake demo` puts them, from a directory that is not the demo's. Killed (the whole
-/// group) when dropped, so a failing test leaves nothing running.
-struct Shell(Option<std::process::Child>);
-
-impl Shell {
-    fn spawn(line: &str, cwd: &std::path::Path) -> Self {
-        use std::os::unix::process::CommandExt;
-        let bin_dir = binary("isolake-pipeline").parent().unwrap().to_path_buf();
-        let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
-        let child = Command::new("sh")
+/// A shell running `line` as the leader of its own process group, with the built binaries
+/// on the PATH as `./isolake demo` puts them, from a directory that is not the demo's.
+fn shell(line: &str, cwd: &std::path::Path) -> ChildGuard {
+    let bin_dir = binary("isolake-pipeline").parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    ChildGuard::spawn_group(
+        Command::new("sh")
             .args(["-c", line])
             .env("PATH", path)
             .current_dir(cwd)
-            .process_group(0)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        Shell(Some(child))
-    }
-
-    /// Waits for the shell to end and returns what it printed.
-    fn output(mut self) -> std::process::Output {
-        let child = self.0.take().unwrap();
-        child.wait_with_output().unwrap()
-    }
-
-    fn signal_group(&self, signal: &str) {
-        if let Some(child) = &self.0 {
-            let group = format!("-{}", child.id());
-            let _ = Command::new("kill").args([signal, "--", &group]).status();
-        }
-    }
-}
-
-impl Drop for Shell {
-    fn drop(&mut self) {
-        self.signal_group("-KILL");
-        if let Some(child) = &mut self.0 {
-            let _ = child.wait();
-        }
-    }
+            .stderr(std::process::Stdio::piped()),
+    )
 }
 
 #[test]
@@ -330,7 +300,7 @@ fn every_command_the_demo_prints_runs_as_printed() {
     let silver = format!("\n{}\n", figure(&report, "silver"));
     let says = ["detector", silver.as_str(), "report written to", "file(s)"];
     for (line, said) in commands[..4].iter().zip(says) {
-        let out = Shell::spawn(line, &elsewhere).output();
+        let out = shell(line, &elsewhere).wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -346,13 +316,13 @@ fn every_command_the_demo_prints_runs_as_printed() {
     // The live feed: the generator lands files, the continuous run ingests them; SIGTERM
     // ends both (the pipeline commits its batch first).
     let before = read_table(&demo_dir.join("lake/bronze")).height();
-    let shell = Shell::spawn(&commands[4], &elsewhere);
+    let feed = shell(&commands[4], &elsewhere);
     let grown = eventually(Duration::from_secs(60), "the live feed in bronze", || {
         let rows = read_table(&demo_dir.join("lake/bronze")).height();
         (rows > before).then_some(rows)
     });
     assert!(grown > before);
-    shell.signal_group("-TERM");
+    feed.signal("-TERM").unwrap();
 }
 
 /// `--help` of `args`, which must succeed.

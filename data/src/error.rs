@@ -34,6 +34,17 @@ pub enum Error {
     )]
     UnexpectedColumns { location: String, columns: String },
 
+    #[error(
+        "table {location}: column {column} cannot take the values written to it without loss \
+         ({types}); a write never turns a value into NULL"
+    )]
+    TypeMismatch {
+        location: String,
+        column: String,
+        /// `table type ← frame type`.
+        types: String,
+    },
+
     #[error("object-store location {location} cannot be read yet; use a local path or file:// URL")]
     UnsupportedScheme { location: String },
 

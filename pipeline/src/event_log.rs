@@ -51,8 +51,9 @@ pub enum Status {
     RowErrors,
     /// A landed entry the source will not read (e.g. a symlink out of the landing zone).
     Refused,
-    /// A file vanished between listing and reading.
-    Unreadable,
+    /// A landed file or directory that could not be read (permissions, vanished): reported
+    /// once and skipped; the rest is ingested.
+    FileUnreadable,
     ChangedAfterIngestion,
     /// `include_existing_files = false`: files there at the first start, recorded unread.
     SkippedExisting,
@@ -73,7 +74,7 @@ impl Status {
             Status::Drained => "drained",
             Status::RowErrors => "row_errors",
             Status::Refused => "refused",
-            Status::Unreadable => "unreadable",
+            Status::FileUnreadable => "file_unreadable",
             Status::ChangedAfterIngestion => "changed_after_ingestion",
             Status::SkippedExisting => "skipped_existing",
             Status::ModelLoaded => "model_loaded",

@@ -33,6 +33,8 @@ pub struct Metrics {
     last_error_unix: Option<f64>,
     /// Auto compactions per table: (committed, failed).
     compactions: BTreeMap<String, (u64, u64)>,
+    /// Landing-zone entries the last look could not read (skipped).
+    unreadable: u64,
 }
 
 /// Metrics shared between the runner and the HTTP thread.
@@ -66,7 +68,11 @@ impl Metrics {
         }
     }
 
-    /// Notes a failed batch.
+    /// How many entries of the landing zone the last look could not read.
+    pub fn set_unreadable(&mut self, entries: usize) {
+        self.unreadable = entries as u64;
+    }
+
     /// Counts one auto compaction of `table` that committed (`ok`) or gave up.
     pub fn record_compaction(&mut self, table: &str, ok: bool) {
         let entry = self.compactions.entry(table.to_string()).or_default();
@@ -77,6 +83,7 @@ impl Metrics {
         }
     }
 
+    /// Notes a failed batch.
     pub fn record_error(&mut self) {
         self.errors += 1;
         self.last_error_unix = Some(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
@@ -139,6 +146,12 @@ impl Metrics {
                 "isolake_backlog_bytes",
                 "Bytes waiting after the last batch.",
                 self.backlog_bytes,
+                "gauge",
+            ),
+            (
+                "isolake_unreadable_entries",
+                "Files and directories of the landing zone that cannot be read (skipped).",
+                self.unreadable,
                 "gauge",
             ),
         ] {

@@ -219,13 +219,9 @@ impl Runner {
     }
 
     fn note_event(&mut self, landing: &std::path::Path, renamed: bool, path: &std::path::Path) {
-        if renamed && let Ok(relative) = path.strip_prefix(landing) {
-            let name = relative
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            self.admission.renamed_in(name);
+        if renamed && path.starts_with(landing) {
+            self.admission
+                .renamed_in(listing::relative_name(landing, path));
         }
     }
 
@@ -255,6 +251,11 @@ impl Runner {
             .admission
             .admit(listing, &self.pipeline.seen, &config.source);
         self.pipeline.commit_events(None, admitted.events).await?;
+        if let Some(m) = &self.metrics
+            && let Ok(mut m) = m.lock()
+        {
+            m.set_unreadable(admitted.unreadable);
+        }
         let mut processed = 0;
         let mut rest = admitted.ready.as_slice();
         while !rest.is_empty() && !self.shutdown.requested() {
@@ -287,6 +288,11 @@ impl Runner {
                 return Err(e);
             }
         };
+        self.admission.unreadable(&summary.unreadable);
+        if summary.batch == 0 {
+            // Nothing was readable: no batch was committed.
+            return Ok(summary);
+        }
         if let Some(m) = &self.metrics
             && let Ok(mut m) = m.lock()
         {

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, new_null_array};
-use arrow::compute::cast;
+use arrow::compute::{CastOptions, cast_with_options};
+use arrow::datatypes::DataType as ArrowType;
 use arrow::datatypes::{Field as ArrowField, Schema as ArrowSchema};
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
@@ -514,6 +515,23 @@ pub(super) fn conform(
         .collect();
     fields.extend(new_fields);
     let target = Arc::new(ArrowSchema::new(fields));
+    for field in frame_schema.fields() {
+        if let Ok(to) = target.field_with_name(field.name())
+            && !writable(field.data_type(), to.data_type())
+        {
+            return Err(Error::TypeMismatch {
+                location: url.to_string(),
+                column: field.name().clone(),
+                types: format!("{} ← {}", to.data_type(), field.data_type()),
+            });
+        }
+    }
+    // Not `safe`: a value the cast cannot represent (an overflow) fails the write instead of
+    // becoming NULL.
+    let options = CastOptions {
+        safe: false,
+        ..CastOptions::default()
+    };
     let out = batches
         .iter()
         .map(|batch| {
@@ -521,7 +539,7 @@ pub(super) fn conform(
                 .fields()
                 .iter()
                 .map(|field| match batch.column_by_name(field.name()) {
-                    Some(column) => Ok(cast(column, field.data_type())?),
+                    Some(column) => Ok(cast_with_options(column, field.data_type(), &options)?),
                     None => Ok(new_null_array(field.data_type(), batch.num_rows())),
                 })
                 .collect::<Result<Vec<ArrayRef>>>()?;
@@ -529,6 +547,35 @@ pub(super) fn conform(
         })
         .collect::<Result<Vec<_>>>()?;
     Ok((out, !table_schema_contains_all(table_schema, &target)))
+}
+
+/// Whether a column of type `from` may be written to a table column of type `to`: the same
+/// kind of value in another layout or a wider one (text views as text, integers to wider
+/// integers or doubles, timestamps in another unit), or nulls. Anything else (a double into an
+/// integer, text into a number) would change or drop values, so the write fails instead.
+pub(super) fn writable(from: &ArrowType, to: &ArrowType) -> bool {
+    use ArrowType as A;
+    let text = |t: &A| matches!(t, A::Utf8 | A::Utf8View | A::LargeUtf8);
+    let binary = |t: &A| matches!(t, A::Binary | A::BinaryView | A::LargeBinary);
+    match (from, to) {
+        _ if from == to => true,
+        (A::Null, _) => true,
+        (f, t) if text(f) && text(t) => true,
+        (f, t) if binary(f) && binary(t) => true,
+        (f, t) if f.is_integer() && t.is_integer() => true,
+        (f, A::Float64) if f.is_integer() || f.is_floating() => true,
+        (A::Timestamp(..) | A::Date32 | A::Date64, A::Timestamp(..)) => true,
+        (
+            A::List(f) | A::LargeList(f) | A::ListView(f) | A::LargeListView(f),
+            A::List(t) | A::LargeList(t),
+        ) => writable(f.data_type(), t.data_type()),
+        (A::Struct(f), A::Struct(t)) => f.iter().all(|f| {
+            t.iter()
+                .find(|t| t.name() == f.name())
+                .is_some_and(|t| writable(f.data_type(), t.data_type()))
+        }),
+        _ => false,
+    }
 }
 
 fn table_schema_contains_all(table: &ArrowSchema, target: &ArrowSchema) -> bool {

@@ -110,6 +110,10 @@ pub struct SourceConfig {
     pub stability: Duration,
     pub include_existing_files: bool,
     pub allow_overwrites: bool,
+    /// A longer line is a corrupt record (`line_too_long`) keeping its first KiB.
+    pub max_line_bytes: usize,
+    /// A larger file (decompressed) is refused, with an event, and never read again.
+    pub max_file_bytes: u64,
 }
 
 /// What happens to fields a landed record has but the schema does not declare.
@@ -144,6 +148,9 @@ pub struct SchemaConfig {
     /// `event_time_in_future` expectation (a clock or unit error, or a hostile row), so one
     /// outlier cannot move the dedup window or the watermark past everything else.
     pub max_future_skew: Duration,
+    /// How many columns schema evolution may add to bronze in all; further unknown keys go
+    /// to `_rescued_data`.
+    pub max_new_columns: usize,
 }
 
 /// Silver: extra casts and dedup window.
@@ -333,6 +340,7 @@ impl Default for SchemaConfig {
             key: Some(KEY.to_string()),
             evolution: Evolution::AddNewColumns,
             max_future_skew: DEFAULT_MAX_FUTURE_SKEW,
+            max_new_columns: 200,
         }
     }
 }

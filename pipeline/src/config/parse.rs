@@ -185,6 +185,8 @@ fn parse_source(
         stability: Duration::from_millis(1000),
         include_existing_files: true,
         allow_overwrites: false,
+        max_line_bytes: 16 << 20,
+        max_file_bytes: 2 << 30,
     };
     let mut limits = BatchLimits {
         max_files: 1000,
@@ -212,6 +214,8 @@ fn parse_source(
             "allow_overwrites",
             "max_files_per_batch",
             "max_bytes_per_batch",
+            "max_line_bytes",
+            "max_file_bytes",
         ],
     );
     match get(table, "landing").map(|v| w.string("source.landing", v)) {
@@ -267,6 +271,16 @@ fn parse_source(
     {
         limits.max_bytes = n;
     }
+    if let Some(n) =
+        get(table, "max_line_bytes").and_then(|v| w.positive_integer("source.max_line_bytes", v))
+    {
+        source.max_line_bytes = n as usize;
+    }
+    if let Some(n) =
+        get(table, "max_file_bytes").and_then(|v| w.positive_integer("source.max_file_bytes", v))
+    {
+        source.max_file_bytes = n;
+    }
     (source, limits)
 }
 
@@ -286,6 +300,7 @@ fn parse_schema(w: &mut Walker<'_>, value: Option<&Value<'_>>) -> SchemaConfig {
             "key",
             "evolution",
             "max_future_skew",
+            "max_new_columns",
         ],
     );
     let declared = get(table, "fields").map(|v| w.typed_fields("schema.fields", v));
@@ -325,6 +340,12 @@ fn parse_schema(w: &mut Walker<'_>, value: Option<&Value<'_>>) -> SchemaConfig {
         get(table, "max_future_skew").and_then(|v| w.duration("schema.max_future_skew", v))
     {
         schema.max_future_skew = d;
+    }
+    if let Some(v) = get(table, "max_new_columns") {
+        // 0 is meaningful: no evolved column at all.
+        if let Some(n) = w.non_negative_integer("schema.max_new_columns", v) {
+            schema.max_new_columns = n as usize;
+        }
     }
     if let Some(v) = get(table, "evolution") {
         schema.evolution = parse_evolution(w, v).unwrap_or(schema.evolution);

@@ -104,18 +104,29 @@ impl<'t> Walker<'t> {
     }
 
     pub(super) fn positive_integer(&mut self, path: &str, value: &Value<'_>) -> Option<u64> {
-        self.note(path, value);
-        let parsed = value
-            .get_ref()
-            .as_integer()
-            .and_then(|i| u64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok());
-        match parsed {
+        match self.unsigned(path, value) {
             Some(n) if n > 0 => Some(n),
             _ => {
                 self.issue(path, Some(value.span()), "expected a positive integer");
                 None
             }
         }
+    }
+
+    pub(super) fn non_negative_integer(&mut self, path: &str, value: &Value<'_>) -> Option<u64> {
+        let parsed = self.unsigned(path, value);
+        if parsed.is_none() {
+            self.issue(path, Some(value.span()), "expected 0 or a positive integer");
+        }
+        parsed
+    }
+
+    fn unsigned(&mut self, path: &str, value: &Value<'_>) -> Option<u64> {
+        self.note(path, value);
+        value
+            .get_ref()
+            .as_integer()
+            .and_then(|i| u64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok())
     }
 
     pub(super) fn duration(&mut self, path: &str, value: &Value<'_>) -> Option<Duration> {

@@ -28,7 +28,7 @@ use crate::silver::{SilverBatch, SilverStage};
 use crate::source::SourceFile;
 use crate::source::listing::Candidate;
 use crate::source::progress::{SeenFiles, Step};
-use crate::source::reader::{self, ReadFile, ReadSchema};
+use crate::source::reader::{self, ReadError, ReadFile, ReadLimits, ReadSchema};
 use crate::tables::{Tables, app_batch};
 
 /// What one committed batch did.
@@ -47,6 +47,8 @@ pub struct BatchSummary {
     pub alerts_by_detector: Vec<(String, u64)>,
     /// The model version that scored the batch.
     pub model_version: Option<u64>,
+    /// Files that could not be read now (skipped until they change; see `Admission`).
+    pub unreadable: Vec<SourceFile>,
 }
 
 /// How to open a pipeline.
@@ -56,10 +58,21 @@ pub struct OpenOptions {
     pub full_refresh: bool,
 }
 
-/// The files of a batch as read: parsed ones, and events for those that could not be.
+/// The files of a batch as read: parsed ones, refused ones (over `max_file_bytes`: recorded
+/// as seen with no rows), unreadable ones (not recorded), and events for the last two.
+#[derive(Default)]
 struct Read {
     parsed: Vec<(SourceFile, ReadFile)>,
+    refused: Vec<SourceFile>,
+    unreadable: Vec<SourceFile>,
     events: Vec<FlowEvent>,
+}
+
+impl Read {
+    /// Nothing to commit: no file was read or refused.
+    fn is_empty(&self) -> bool {
+        self.parsed.is_empty() && self.refused.is_empty()
+    }
 }
 
 pub struct Pipeline {
@@ -128,12 +141,27 @@ impl Pipeline {
     ) -> Result<BatchSummary> {
         let started = Instant::now();
         let batch = self.next_batch;
-        let read = self.read(files);
+        let mut read = self.read(files);
+        if read.is_empty() {
+            // Only unreadable files: no commit, only the events saying so.
+            self.commit_events(None, std::mem::take(&mut read.events))
+                .await?;
+            return Ok(BatchSummary {
+                unreadable: read.unreadable,
+                ..Default::default()
+            });
+        }
         if let Err(e) = self.refuse_new_columns(&read) {
             self.log_failure(batch, &e).await;
             return Err(e);
         }
-        let sources: Vec<SourceFile> = read.parsed.iter().map(|(f, _)| f.clone()).collect();
+        self.cap_new_columns(&mut read);
+        let sources: Vec<SourceFile> = read
+            .parsed
+            .iter()
+            .map(|(f, _)| f.clone())
+            .chain(read.refused.iter().cloned())
+            .collect();
         let bytes: u64 = read.parsed.iter().map(|(_, r)| r.bytes).sum();
         let new_columns = self.new_columns(&read);
         let now = chrono::Utc::now().timestamp_micros();
@@ -169,6 +197,7 @@ impl Pipeline {
         let alerts = gold.events.iter().map(|e| e.alerts).sum::<u64>() as usize;
         events.extend(gold.events);
         events.extend(read.events);
+        let read_unreadable = read.unreadable;
         self.commit_events(Some(batch), events).await?;
         Ok(BatchSummary {
             batch,
@@ -182,6 +211,7 @@ impl Pipeline {
             gold_rows: gold.stats.rows,
             alerts_by_detector: gold.stats.alerts_by_detector,
             model_version: gold.stats.model_version,
+            unreadable: read_unreadable,
         })
     }
 
@@ -190,29 +220,63 @@ impl Pipeline {
     fn read(&self, mut files: Vec<Candidate>) -> Read {
         files.sort_by(|a, b| a.file.path.cmp(&b.file.path));
         let schema = &self.read_schema;
-        let results: Vec<(Candidate, Result<ReadFile>)> = tokio::task::block_in_place(|| {
-            files
-                .into_par_iter()
-                .map(|c| {
-                    let r = reader::read(&c.absolute, schema);
-                    (c, r)
-                })
-                .collect()
-        });
-        let mut read = Read {
-            parsed: Vec::new(),
-            events: Vec::new(),
-        };
+        let results: Vec<(Candidate, std::result::Result<ReadFile, ReadError>)> =
+            tokio::task::block_in_place(|| {
+                files
+                    .into_par_iter()
+                    .map(|c| {
+                        let r = reader::read(&c.absolute, schema);
+                        (c, r)
+                    })
+                    .collect()
+            });
+        let mut read = Read::default();
         for (candidate, result) in results {
+            let file = candidate.file;
+            let status = match &result {
+                Ok(_) => Status::Ok,
+                Err(ReadError::TooLarge { .. }) => Status::Refused,
+                Err(ReadError::Unreadable(_)) => Status::FileUnreadable,
+            };
+            if let Err(e) = &result {
+                tracing::warn!(path = file.path, "{e}");
+                read.events.push(FlowEvent {
+                    files: 1,
+                    bytes: file.size,
+                    error: Some(format!("{}: {e}", file.path)),
+                    ..FlowEvent::new(Flow::Source, status)
+                });
+            }
             match result {
-                Ok(file) => read.parsed.push((candidate.file, file)),
-                Err(e) => read.events.push(FlowEvent {
-                    error: Some(e.to_string()),
-                    ..FlowEvent::new(Flow::Source, Status::Unreadable)
-                }),
+                Ok(parsed) => read.parsed.push((file, parsed)),
+                Err(ReadError::TooLarge { .. }) => read.refused.push(file),
+                Err(ReadError::Unreadable(_)) => read.unreadable.push(file),
             }
         }
         read
+    }
+
+    /// `schema.max_new_columns` over the whole batch: each file kept within it alone, so the
+    /// batch takes new columns in file order and rescues the rest.
+    fn cap_new_columns(&self, read: &mut Read) {
+        let budget = self
+            .read_schema
+            .limits
+            .max_new_columns
+            .saturating_sub(self.read_schema.evolved.len());
+        let mut taken: Vec<String> = Vec::new();
+        for (_, file) in &mut read.parsed {
+            let over: Vec<String> = file
+                .appeared
+                .iter()
+                .filter(|c| !self.read_schema.evolved.contains(c) && !taken.contains(c))
+                .cloned()
+                .collect();
+            let room = budget.saturating_sub(taken.len()).min(over.len());
+            let (fits, rest) = over.split_at(room);
+            taken.extend(fits.iter().cloned());
+            file.rescue_columns(rest);
+        }
     }
 
     /// `schema.evolution = "fail_on_new_columns"`: a file with an undeclared field refuses
@@ -444,6 +508,11 @@ fn read_schema(config: &Config, tables: &Tables) -> Result<ReadSchema> {
         evolved,
         evolution: config.schema.evolution,
         reserved: reserved.iter_names().map(|n| n.to_string()).collect(),
+        limits: ReadLimits {
+            max_file_bytes: config.source.max_file_bytes,
+            max_line_bytes: config.source.max_line_bytes,
+            max_new_columns: config.schema.max_new_columns,
+        },
     })
 }
 

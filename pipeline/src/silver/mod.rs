@@ -21,6 +21,7 @@ use crate::config::{Action, Config};
 use crate::error::Result;
 use crate::plan::Plan;
 use crate::plan::silver::CompiledExpectation;
+use crate::source::reader::CORRUPT_REASON_KEY;
 use dedup::DedupIndex;
 use refused::Refused;
 
@@ -116,10 +117,22 @@ impl SilverStage {
             .iter()
             .map(|v| v == Some(true))
             .collect();
-        let rescued = bronze.column(RESCUED)?.is_not_null().sum().unwrap_or(0) as usize;
+        // A corrupt row's `_rescued_data` only says why it is corrupt.
+        let rescued = bronze
+            .column(RESCUED)?
+            .is_not_null()
+            .iter()
+            .zip(&corrupt)
+            .filter(|(r, c)| *r == Some(true) && !**c)
+            .count();
         let mut verdicts = Verdicts::new(rows);
         let mut counts = vec![
-            self.type_checks(&typed, &corrupt, &mut verdicts),
+            self.type_checks(
+                &typed,
+                &corrupt,
+                &corrupt_reasons(bronze, &corrupt)?,
+                &mut verdicts,
+            ),
             self.future_checks(&typed.frame, &corrupt, &mut verdicts)?,
         ];
         counts.extend(self.expectations(bronze, &typed.frame, &corrupt, &mut verdicts, batch)?);
@@ -160,11 +173,16 @@ impl SilverStage {
         &self,
         typed: &typing::Typed,
         corrupt: &[bool],
+        reasons: &[(usize, String)],
         verdicts: &mut Verdicts,
     ) -> ExpectationCount {
         let corrupt_rows = corrupt.iter().filter(|c| **c).count();
+        let mut named = reasons.iter().peekable();
         for row in (0..corrupt.len()).filter(|r| corrupt[*r]) {
-            verdicts.note(row, CORRUPT_REASON, Action::Quarantine);
+            match named.next_if(|(r, _)| *r == row) {
+                Some((_, reason)) => verdicts.note(row, reason, Action::Quarantine),
+                None => verdicts.note(row, CORRUPT_REASON, Action::Quarantine),
+            }
         }
         let mut failed = 0;
         for (row, errors) in typed.type_errors.iter().enumerate() {
@@ -304,6 +322,23 @@ impl SilverStage {
         }
         (duplicates, accepted)
     }
+}
+
+/// The corrupt rows whose bronze row names a reason other than bad JSON (`line_too_long`,
+/// `gzip_broken`: the reader's `{"_corrupt_reason": ...}` in `_rescued_data`), in row order.
+fn corrupt_reasons(bronze: &DataFrame, corrupt: &[bool]) -> Result<Vec<(usize, String)>> {
+    let rescued = bronze.column(RESCUED)?.str()?;
+    let mut out = Vec::new();
+    for row in (0..corrupt.len()).filter(|r| corrupt[*r]) {
+        let reason = rescued
+            .get(row)
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+            .and_then(|v| v.get(CORRUPT_REASON_KEY)?.as_str().map(str::to_string));
+        if let Some(reason) = reason {
+            out.push((row, reason));
+        }
+    }
+    Ok(out)
 }
 
 /// Silver rows (kept or warned), quarantine rows with their reasons, and the dropped count.

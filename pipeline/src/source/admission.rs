@@ -1,10 +1,13 @@
 //! File admission: which listed files the next batches take. A file is taken once it is
 //! complete (see `stability`) and new, or changed while `allow_overwrites` is set; a changed
-//! file is otherwise reported once and ignored, and so is a refused entry.
+//! file is otherwise reported once and ignored, and so is a refused entry. An entry that cannot
+//! be read (a directory or file without permission) is reported once and skipped while it
+//! stays as it is; the rest of the landing zone is ingested.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
+use super::SourceFile;
 use super::listing::{Candidate, Listing};
 use super::progress::SeenFiles;
 use super::stability::StabilityTracker;
@@ -17,6 +20,8 @@ pub struct Admission {
     tracker: StabilityTracker,
     /// Paths already reported (refused symlinks, changed files), so each is said once.
     reported: HashSet<String>,
+    /// Files a batch could not read, as they were then: skipped until they change.
+    unreadable: HashSet<SourceFile>,
 }
 
 /// What one look admitted.
@@ -28,6 +33,8 @@ pub struct Admitted {
     pub waiting: usize,
     /// Refused and changed files, each reported once.
     pub events: Vec<FlowEvent>,
+    /// Entries of this listing that cannot be read (the `/metrics` gauge).
+    pub unreadable: usize,
 }
 
 impl Admission {
@@ -45,9 +52,26 @@ impl Admission {
         self.tracker.waiting()
     }
 
+    /// A batch could not read `files` (already reported by it): skip them while unchanged.
+    pub fn unreadable(&mut self, files: &[SourceFile]) {
+        self.unreadable.extend(files.iter().cloned());
+    }
+
     /// Sorts one listing into ready, waiting and reported files.
     pub fn admit(&mut self, listing: Listing, seen: &SeenFiles, source: &SourceConfig) -> Admitted {
-        let mut out = Admitted::default();
+        let mut out = Admitted {
+            unreadable: listing.unreadable.len(),
+            ..Admitted::default()
+        };
+        for (path, reason) in listing.unreadable {
+            if self.reported.insert(format!("unreadable:{path}")) {
+                tracing::warn!(path, reason, "cannot read this entry of the landing zone");
+                out.events.push(FlowEvent {
+                    error: Some(format!("{path}: {reason}")),
+                    ..FlowEvent::new(Flow::Source, Status::FileUnreadable)
+                });
+            }
+        }
         for (path, reason) in listing.refused {
             if self.reported.insert(format!("refused:{path}")) {
                 tracing::warn!(path, reason, "file refused");
@@ -59,6 +83,10 @@ impl Admission {
             }
         }
         for candidate in listing.candidates {
+            if self.unreadable.contains(&candidate.file) {
+                out.unreadable += 1;
+                continue;
+            }
             if let Some(seen) = seen.get(&candidate.file.path) {
                 if *seen == candidate.file {
                     continue;

@@ -13,12 +13,14 @@ pub struct Candidate {
     pub absolute: PathBuf,
 }
 
-/// One listing: the candidates, and entries refused (with the reason) that the user should
-/// hear about.
+/// One listing: the candidates, and entries refused or unreadable (with the reason) that the
+/// user should hear about.
 #[derive(Debug, Default)]
 pub struct Listing {
     pub candidates: Vec<Candidate>,
     pub refused: Vec<(String, String)>,
+    /// Directories and files that could not be looked at (e.g. no permission): skipped.
+    pub unreadable: Vec<(String, String)>,
 }
 
 /// Names that are never data: hidden (`.x`), underscore (`_x`, e.g. `_SUCCESS`), in-flight
@@ -55,34 +57,52 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     p[pi..].iter().all(|c| *c == '*')
 }
 
-/// Lists `landing` recursively (skipping ignored names at every level).
+/// Lists `landing` recursively (skipping ignored names at every level). Only the landing
+/// directory itself must be readable; an entry below it that is not is reported in
+/// [`Listing::unreadable`].
 pub fn list(landing: &Path, patterns: &[String]) -> Result<Listing> {
     let root = landing.canonicalize().map_err(|e| Error::io(landing, e))?;
+    std::fs::read_dir(&root).map_err(|e| Error::io(&root, e))?;
     let mut listing = Listing::default();
-    walk(&root, &root, patterns, &mut listing)?;
+    walk(&root, &root, patterns, &mut listing);
     listing
         .candidates
         .sort_by(|a, b| (a.file.mtime_ms, &a.file.path).cmp(&(b.file.mtime_ms, &b.file.path)));
     Ok(listing)
 }
 
-fn walk(root: &Path, dir: &Path, patterns: &[String], out: &mut Listing) -> Result<()> {
+fn walk(root: &Path, dir: &Path, patterns: &[String], out: &mut Listing) {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         // A sub-directory removed while we look is not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir != root => return Ok(()),
-        Err(e) => return Err(Error::io(dir, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => {
+            out.unreadable
+                .push((relative_name(root, dir), e.to_string()));
+            return;
+        }
     };
     for entry in entries {
-        let Ok(entry) = entry else { continue };
-        let name = entry.file_name().to_string_lossy().into_owned();
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                out.unreadable
+                    .push((relative_name(root, dir), e.to_string()));
+                continue;
+            }
+        };
+        let name = escaped(&entry.file_name());
         if is_ignored_name(&name) {
             continue;
         }
         let path = entry.path();
         let relative = relative_name(root, &path);
-        let Ok(file_type) = entry.file_type() else {
-            continue;
+        let file_type = match entry.file_type() {
+            Ok(file_type) => file_type,
+            Err(e) => {
+                out.unreadable.push((relative, e.to_string()));
+                continue;
+            }
         };
         let target = if file_type.is_symlink() {
             match path.canonicalize() {
@@ -105,12 +125,17 @@ fn walk(root: &Path, dir: &Path, patterns: &[String], out: &mut Listing) -> Resu
         } else {
             path.clone()
         };
-        let Ok(meta) = std::fs::metadata(&target) else {
-            continue;
+        let meta = match std::fs::metadata(&target) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                out.unreadable.push((relative, e.to_string()));
+                continue;
+            }
         };
         if meta.is_dir() {
             if !file_type.is_symlink() {
-                walk(root, &path, patterns, out)?;
+                walk(root, &path, patterns, out);
             }
             continue;
         }
@@ -131,16 +156,32 @@ fn walk(root: &Path, dir: &Path, patterns: &[String], out: &mut Listing) -> Resu
             absolute: target,
         });
     }
-    Ok(())
 }
 
-fn relative_name(root: &Path, path: &Path) -> String {
+/// A landed file's name relative to the landing directory, `/`-separated: its identity in the
+/// source progress, so it must keep the exact bytes (see [`escaped`]).
+pub fn relative_name(root: &Path, path: &Path) -> String {
     path.strip_prefix(root)
         .unwrap_or(path)
         .components()
-        .map(|c| c.as_os_str().to_string_lossy())
+        .map(|c| escaped(c.as_os_str()))
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// A name component as text that keeps its exact bytes: UTF-8 as it is, with a backslash
+/// written `\\` and each byte of an invalid sequence `\xHH`. Two different names never give
+/// the same text (a lossy conversion would turn both into U+FFFD and collide).
+pub fn escaped(name: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for chunk in name.as_bytes().utf8_chunks() {
+        out.push_str(&chunk.valid().replace('\\', "\\\\"));
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -154,6 +195,17 @@ mod tests {
         assert!(!glob_match("*.json", "a.json.gz"));
         assert!(glob_match("t?.ndjson", "t1.ndjson"));
         assert!(!glob_match("t?.ndjson", "t12.ndjson"));
+    }
+
+    #[test]
+    fn names_keep_their_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let name = |b: &[u8]| escaped(std::ffi::OsStr::from_bytes(b));
+        assert_eq!(name(b"txns-1.json"), "txns-1.json");
+        assert_eq!(name(b"a\xff.json"), "a\\xFF.json");
+        assert_eq!(name(b"a\xfe.json"), "a\\xFE.json");
+        // The text `\xFF` itself is not the byte 0xFF.
+        assert_eq!(name(b"a\\xFF.json"), "a\\\\xFF.json");
     }
 
     #[test]

@@ -5,6 +5,12 @@
 //! field is kept in `_rescued_data` (a JSON object) and the column is null. Unknown fields
 //! follow the evolution mode. `.gz` files are decompressed (a broken stream keeps the lines
 //! decoded so far and adds one corrupt row saying why).
+//!
+//! Limits keep one hostile file from exhausting memory: a file larger than `max_file_bytes`
+//! (decompressed) is refused before it is held whole, a line longer than `max_line_bytes` is a
+//! corrupt row keeping its first KiB, and at most `max_new_columns` evolved columns exist
+//! (further unknown keys are rescued). A corrupt row says why in `_rescued_data`
+//! (`{"_corrupt_reason": ...}`), which silver gives quarantine as the reason.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -17,7 +23,6 @@ use serde_json::{Map, Value};
 use super::json_line::{self, Scalar};
 
 use crate::config::Evolution;
-use crate::error::{Error, Result};
 
 /// The columns a bronze row is read into.
 #[derive(Debug, Clone)]
@@ -27,9 +32,51 @@ pub struct ReadSchema {
     /// Columns earlier batches added by schema evolution (always text).
     pub evolved: Vec<String>,
     pub evolution: Evolution,
-    /// Names bronze uses for lineage and system columns: a landed key with one of these names
-    /// goes to `_rescued_data` under its own name, never into a second column of that name.
+    /// Names bronze uses for lineage and system columns (and retired non-text columns): a
+    /// landed key with one of these names goes to `_rescued_data` under its own name, never
+    /// into a second column of that name.
     pub reserved: Vec<String>,
+    pub limits: ReadLimits,
+}
+
+/// How much one file, one line and schema evolution may take (`source.max_file_bytes`,
+/// `source.max_line_bytes`, `schema.max_new_columns`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    pub max_file_bytes: u64,
+    pub max_line_bytes: usize,
+    /// Evolved columns bronze may hold in all (those already there count).
+    pub max_new_columns: usize,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 2 << 30,
+            max_line_bytes: 16 << 20,
+            max_new_columns: 200,
+        }
+    }
+}
+
+/// The key of `_rescued_data` naming why a row is corrupt when it is not plain bad JSON.
+pub const CORRUPT_REASON_KEY: &str = "_corrupt_reason";
+/// How much of an over-long line a corrupt row keeps.
+pub const KEPT_PREFIX_BYTES: usize = 1024;
+
+/// Why a file was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// Permanently: the file is recorded as seen (with no rows) and never read again.
+    #[error(
+        "over {size} bytes{decompressed}, more than source.max_file_bytes = {limit}: refused and \
+         never read again (raise the limit and land it under a new name to ingest it)",
+        decompressed = if *.gz { " decompressed" } else { "" }
+    )]
+    TooLarge { size: u64, limit: u64, gz: bool },
+    /// For now (it vanished, or may not be read): skipped until it changes or a restart.
+    #[error("cannot read it: {0}")]
+    Unreadable(#[source] std::io::Error),
 }
 
 /// Text cells in one buffer (end offsets and validity per cell): no allocation per value.
@@ -220,6 +267,8 @@ pub struct ReadFile {
     pub corrupt: Vec<Option<String>>,
     /// Fields not in the schema (for `fail_on_new_columns`).
     pub new_columns: Vec<String>,
+    /// The new columns of `extra`, in the order they first appeared.
+    pub appeared: Vec<String>,
     pub bytes: u64,
 }
 
@@ -227,18 +276,51 @@ impl ReadFile {
     pub fn rows(&self) -> usize {
         self.line.len()
     }
+
+    /// Moves the values of evolved columns `names` into `_rescued_data` (as text): the batch
+    /// as a whole went over `schema.max_new_columns`, which each file only checks for itself.
+    pub fn rescue_columns(&mut self, names: &[String]) {
+        for name in names {
+            let Some(values) = self.extra.remove(name) else {
+                continue;
+            };
+            self.appeared.retain(|a| a != name);
+            for (row, value) in values.into_iter().enumerate() {
+                let Some(value) = value else { continue };
+                let mut rescued: Map<String, Value> = self.rescued[row]
+                    .as_deref()
+                    .and_then(|r| serde_json::from_str(r).ok())
+                    .unwrap_or_default();
+                rescued.insert(name.clone(), Value::String(value));
+                rescued.sort_keys();
+                self.rescued[row] = Some(Value::Object(rescued).to_string());
+            }
+        }
+    }
 }
 
-/// Reads and parses a whole file.
-pub fn read(path: &Path, schema: &ReadSchema) -> Result<ReadFile> {
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let bytes = raw.len() as u64;
+/// Reads and parses a whole file, holding at most `max_file_bytes` of it (decompressed).
+pub fn read(path: &Path, schema: &ReadSchema) -> Result<ReadFile, ReadError> {
+    let limit = schema.limits.max_file_bytes;
     let gz = path.extension().is_some_and(|e| e == "gz");
+    let too_large = |size| ReadError::TooLarge { size, limit, gz };
+    let size = std::fs::metadata(path)
+        .map_err(ReadError::Unreadable)?
+        .len();
+    if size > limit {
+        return Err(too_large(size));
+    }
+    let raw = std::fs::read(path).map_err(ReadError::Unreadable)?;
+    let bytes = raw.len() as u64;
     let (text, decode_error) = if gz {
         let mut out = Vec::new();
         let err = flate2::read::MultiGzDecoder::new(raw.as_slice())
+            .take(limit + 1)
             .read_to_end(&mut out)
             .err();
+        if out.len() as u64 > limit {
+            return Err(too_large(limit));
+        }
         (
             out,
             err.map(|e| format!("gzip stream broken after the lines above: {e}")),
@@ -250,7 +332,7 @@ pub fn read(path: &Path, schema: &ReadSchema) -> Result<ReadFile> {
     file.bytes = bytes;
     if let Some(reason) = decode_error {
         let line = file.line.last().copied().unwrap_or(0) + 1;
-        push_corrupt(&mut file, line, reason);
+        push_corrupt(&mut file, line, reason, Some("gzip_broken"));
     }
     Ok(file)
 }
@@ -273,6 +355,7 @@ pub fn parse(text: &[u8], schema: &ReadSchema) -> ReadFile {
         rescued: Vec::with_capacity(capacity),
         corrupt: Vec::with_capacity(capacity),
         new_columns: Vec::new(),
+        appeared: Vec::new(),
         bytes: 0,
     };
     let index: BTreeMap<&str, usize> = schema
@@ -281,15 +364,26 @@ pub fn parse(text: &[u8], schema: &ReadSchema) -> ReadFile {
         .enumerate()
         .map(|(i, (name, _))| (name.as_str(), i))
         .collect();
+    let mut budget = schema
+        .limits
+        .max_new_columns
+        .saturating_sub(schema.evolved.len());
     for (number, line) in ndjson::lines(text) {
         let number = number as i64;
+        if line.len() > schema.limits.max_line_bytes {
+            let kept = &line[..KEPT_PREFIX_BYTES.min(line.len())];
+            let kept = String::from_utf8_lossy(kept).into_owned();
+            push_corrupt(&mut file, number, kept, Some("line_too_long"));
+            continue;
+        }
         let object = std::str::from_utf8(line).ok().and_then(json_line::parse);
         match object {
-            Some(object) => push_object(&mut file, number, object, schema, &index),
+            Some(object) => push_object(&mut file, number, object, schema, &index, &mut budget),
             None => push_corrupt(
                 &mut file,
                 number,
                 String::from_utf8_lossy(line).into_owned(),
+                None,
             ),
         }
     }
@@ -302,6 +396,7 @@ fn push_object(
     object: Vec<(std::borrow::Cow<'_, str>, Scalar<'_>)>,
     schema: &ReadSchema,
     index: &BTreeMap<&str, usize>,
+    budget: &mut usize,
 ) {
     let row = file.line.len();
     let mut filled = vec![false; file.declared.len()];
@@ -331,8 +426,21 @@ fn push_object(
             continue;
         }
         let known = file.extra.contains_key(key.as_ref());
+        let evolve = schema.evolution == Evolution::AddNewColumns;
+        if !known && evolve && *budget == 0 {
+            // schema.max_new_columns reached: kept as rescued text, as the batch-wide cap
+            // (`ReadFile::rescue_columns`) keeps it, so batch cuts do not change the row.
+            if !value.is_null() {
+                rescued.insert(key.into_owned(), Value::String(value.text()));
+            }
+            continue;
+        }
         match (known, schema.evolution) {
             (true, _) | (false, Evolution::AddNewColumns) => {
+                if !known {
+                    *budget -= 1;
+                    file.appeared.push(key.to_string());
+                }
                 let column = file.extra.entry(key.into_owned()).or_default();
                 column.resize(row, None);
                 if column.len() == row {
@@ -359,12 +467,16 @@ fn push_object(
         column.resize(row + 1, None);
     }
     file.line.push(number);
+    // Sorted keys: the text does not depend on where a key was rescued (see rescue_columns).
+    rescued.sort_keys();
     file.rescued
         .push((!rescued.is_empty()).then(|| Value::Object(rescued).to_string()));
     file.corrupt.push(None);
 }
 
-fn push_corrupt(file: &mut ReadFile, number: i64, raw: String) {
+/// A row keeping `raw` as its corrupt record; `reason` (when not plain bad JSON) goes to
+/// `_rescued_data` for silver to name.
+fn push_corrupt(file: &mut ReadFile, number: i64, raw: String, reason: Option<&str>) {
     let row = file.line.len();
     for cells in &mut file.declared {
         cells.push_null();
@@ -373,7 +485,11 @@ fn push_corrupt(file: &mut ReadFile, number: i64, raw: String) {
         column.resize(row + 1, None);
     }
     file.line.push(number);
-    file.rescued.push(None);
+    file.rescued.push(reason.map(|r| {
+        let mut why = Map::new();
+        why.insert(CORRUPT_REASON_KEY.into(), Value::String(r.into()));
+        Value::Object(why).to_string()
+    }));
     file.corrupt.push(Some(raw));
 }
 
@@ -391,6 +507,7 @@ mod tests {
             evolved: vec![],
             evolution,
             reserved: vec!["_source_file".into()],
+            limits: ReadLimits::default(),
         }
     }
 

@@ -48,6 +48,22 @@ pub fn with_metadata(mut schema: Schema, names: &[&str]) -> Schema {
     schema
 }
 
+/// The declared fields as bronze stores them, given bronze's columns so far: a field declared
+/// after it was an evolved (text) column keeps landing as text, and silver types it (a value
+/// that does not parse is a `valid_types` failure there, not a change to bronze's rows).
+pub fn stored_fields(
+    declared: &[(String, FieldType)],
+    bronze: &Schema,
+) -> Vec<(String, FieldType)> {
+    declared
+        .iter()
+        .map(|(name, ty)| match bronze.get(name) {
+            Some(DataType::String) => (name.clone(), FieldType::String),
+            _ => (name.clone(), *ty),
+        })
+        .collect()
+}
+
 /// Bronze's schema for a declared record (evolved columns are added by later commits).
 pub fn schema(fields: &[(String, FieldType)]) -> Schema {
     let schema: Schema = fields

@@ -32,6 +32,9 @@ pub enum Error {
     Refused(#[from] Refused),
 
     #[error(transparent)]
+    SchemaChange(#[from] crate::schema_change::error::NotAdditive),
+
+    #[error(transparent)]
     Lock(#[from] LockError),
 
     #[error("the pipeline's tables disagree: {0}")]
@@ -155,6 +158,7 @@ impl Error {
             Error::Config(_)
             | Error::Dimension(_)
             | Error::NoSuchTable { .. }
+            | Error::SchemaChange(_)
             | Error::UnsafeRetention { .. } => 2,
             Error::Query(e) if e.is_user_error() => 2,
             Error::Init(e) if e.is_user_error() => 2,

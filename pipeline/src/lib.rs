@@ -37,6 +37,7 @@ pub mod plan;
 pub mod query;
 pub mod report;
 pub mod runner;
+pub mod schema_change;
 pub mod silver;
 pub mod source;
 pub mod tables;

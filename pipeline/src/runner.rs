@@ -157,12 +157,17 @@ impl Runner {
                 path: landing.clone(),
                 source,
             })?;
-        watcher
-            .watch(&landing, RecursiveMode::Recursive)
-            .map_err(|source| Error::Watch {
-                path: landing.clone(),
-                source,
-            })?;
+        if let Err(e) = watcher.watch(&landing, RecursiveMode::Recursive) {
+            // A sub-directory it may not read fails the recursive watch as a whole: watch the
+            // landing directory alone; the listing every trigger interval finds the rest.
+            tracing::warn!("cannot watch the whole landing zone ({e}); watching its top level");
+            watcher
+                .watch(&landing, RecursiveMode::NonRecursive)
+                .map_err(|source| Error::Watch {
+                    path: landing.clone(),
+                    source,
+                })?;
+        }
         let interval = self.pipeline.config().trigger_interval;
         let stability = self.pipeline.config().source.stability;
         self.compactor = AutoCompactor::new(self.pipeline.config(), self.metrics.clone());

@@ -5,12 +5,14 @@ mod arrow_bridge;
 pub mod location;
 mod maintain;
 mod read;
+mod reshape;
 pub(crate) mod rewrite;
 mod table;
 
 pub use arrow_bridge::{schema_from_arrow, schema_to_arrow};
 pub use maintain::Compacted;
 pub use read::scan_table;
+pub use reshape::{ColumnChange, SchemaDiff};
 pub use rewrite::Rewrite;
 pub use table::{
     AppTransaction, AppendOutcome, Commit, CreateOptions, LakeTable, Staged, VersionInfo,

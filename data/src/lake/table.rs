@@ -442,7 +442,7 @@ fn local_log_exists(url: &Url) -> bool {
 
 /// The arrow schema a polars schema is stored with: strings as `Utf8`, datetimes as
 /// microseconds in UTC (Delta's `timestamp`).
-fn normalised_arrow_schema(schema: &Schema) -> Result<ArrowSchema> {
+pub(super) fn normalised_arrow_schema(schema: &Schema) -> Result<ArrowSchema> {
     let arrow = arrow_bridge::schema_to_arrow(schema)?;
     let fields = arrow
         .fields()

@@ -261,27 +261,31 @@ fn parse_source(
     {
         source.allow_overwrites = b;
     }
-    if let Some(n) = get(table, "max_files_per_batch")
-        .and_then(|v| w.positive_integer("source.max_files_per_batch", v))
-    {
+    parse_source_limits(w, table, &mut source, &mut limits);
+    (source, limits)
+}
+
+/// `[source]`'s sizes: what one batch takes, and what one line or file may be.
+fn parse_source_limits(
+    w: &mut Walker<'_>,
+    table: &DeTable<'_>,
+    source: &mut SourceConfig,
+    limits: &mut BatchLimits,
+) {
+    let mut size =
+        |key: &str| get(table, key).and_then(|v| w.positive_integer(&format!("source.{key}"), v));
+    if let Some(n) = size("max_files_per_batch") {
         limits.max_files = n as usize;
     }
-    if let Some(n) = get(table, "max_bytes_per_batch")
-        .and_then(|v| w.positive_integer("source.max_bytes_per_batch", v))
-    {
+    if let Some(n) = size("max_bytes_per_batch") {
         limits.max_bytes = n;
     }
-    if let Some(n) =
-        get(table, "max_line_bytes").and_then(|v| w.positive_integer("source.max_line_bytes", v))
-    {
+    if let Some(n) = size("max_line_bytes") {
         source.max_line_bytes = n as usize;
     }
-    if let Some(n) =
-        get(table, "max_file_bytes").and_then(|v| w.positive_integer("source.max_file_bytes", v))
-    {
+    if let Some(n) = size("max_file_bytes") {
         source.max_file_bytes = n;
     }
-    (source, limits)
 }
 
 fn parse_schema(w: &mut Walker<'_>, value: Option<&Value<'_>>) -> SchemaConfig {

@@ -117,7 +117,8 @@ impl GoldStage {
             let scored = gold.score_batch(silver, batch)?;
             let half = (scored.frame.height() / 2) as i64;
             let (first, second) = scored.frame.split_at(half);
-            let stage = |part: &DataFrame| handle.block_on(scored_table.stage(part, false));
+            // Growing with silver (see `schema_change`).
+            let stage = |part: &DataFrame| handle.block_on(scored_table.stage(part, true));
             let ((a, b), detected) = rayon::join(
                 || rayon::join(|| stage(&first), || stage(&second)),
                 || gold.detect(silver, &scored.frame, batch, drain),
@@ -143,8 +144,9 @@ impl GoldStage {
         let alert_rows = self.lookup.enrich(rows)?;
         for (name, rows) in &detected.outputs {
             if let Some((_, table)) = self.tables.detectors.iter_mut().find(|(n, _)| n == name) {
-                let commit = self.committer.commit(batch, Step::Gold).build()?;
-                table.append(rows, commit).await?;
+                // New measures are new columns (see `schema_change`).
+                let commit = self.committer.commit(batch, Step::Gold).evolve(true);
+                table.append(rows, commit.build()?).await?;
             }
         }
         let commit = self

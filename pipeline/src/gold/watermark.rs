@@ -78,7 +78,8 @@ impl EventBuffer {
         ))?;
         let admitted = admitted.filter(&BooleanChunked::from_slice("keep".into(), &keep))?;
         let all = match self.pending.take() {
-            Some(mut pending) if pending.height() > 0 => {
+            Some(pending) if pending.height() > 0 => {
+                let mut pending = shaped_like(pending, &admitted)?;
                 pending.vstack_mut(&admitted)?;
                 pending
             }
@@ -101,4 +102,22 @@ impl EventBuffer {
         self.pending = Some(pending);
         Ok(Admitted { released, late })
     }
+}
+
+/// Rows held back under an older schema, in `like`'s columns: a column the config added since
+/// is NULL for them, a widened one is cast (see `schema_change`).
+fn shaped_like(pending: DataFrame, like: &DataFrame) -> Result<DataFrame> {
+    if pending.schema() == like.schema() {
+        return Ok(pending);
+    }
+    let rows = pending.height();
+    let columns = like
+        .columns()
+        .iter()
+        .map(|c| match pending.column(c.name()) {
+            Ok(old) => old.cast(c.dtype()),
+            Err(_) => Ok(Column::full_null(c.name().clone(), rows, c.dtype())),
+        })
+        .collect::<PolarsResult<Vec<_>>>()?;
+    Ok(DataFrame::new(rows, columns)?)
 }

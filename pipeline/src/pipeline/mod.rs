@@ -23,6 +23,7 @@ use crate::event_log::{self, Flow, FlowEvent, Status};
 use crate::gold::stage::{GoldOutcome, GoldStage};
 use crate::lock::PipelineLock;
 use crate::plan::Plan;
+use crate::schema_change;
 use crate::silver::refused::Refused;
 use crate::silver::{SilverBatch, SilverStage};
 use crate::source::SourceFile;
@@ -97,6 +98,13 @@ impl Pipeline {
     /// [`open`](Self::open), optionally rebuilding silver, quarantine and gold from bronze.
     pub async fn open_with(plan: Plan, options: OpenOptions) -> Result<Self> {
         let lock = PipelineLock::acquire(&plan.lake_dir, &plan.config.id)?;
+        let mode = match options.full_refresh {
+            true => schema_change::Mode::FullRefresh,
+            false => schema_change::Mode::Start,
+        };
+        for note in schema_change::reconcile(&plan, mode).await? {
+            tracing::info!("schema change: {note}");
+        }
         let committer = Committer::new(&plan.config.id);
         let gold = match &plan.gold {
             Some(g) => Some(GoldStage::open(&plan, g, committer.clone()).await?),
@@ -166,8 +174,7 @@ impl Pipeline {
         let new_columns = self.new_columns(&read);
         let now = chrono::Utc::now().timestamp_micros();
         let bronze_rows = bronze::frame(read.parsed, &self.read_schema, batch, now)?;
-        let evolve = !new_columns.is_empty();
-        let (bronze_files, silver) = self.stage(batch, &bronze_rows, evolve);
+        let (bronze_files, silver) = self.stage(batch, &bronze_rows);
         let (out, silver_files, quarantine_files) = match silver {
             Ok(staged) => staged,
             Err(e) => {
@@ -176,8 +183,7 @@ impl Pipeline {
             }
         };
         let bronze_files = bronze_files?;
-        self.commit_bronze(batch, bronze_files, &sources, evolve)
-            .await?;
+        self.commit_bronze(batch, bronze_files, &sources).await?;
         self.read_schema.evolved.extend(new_columns);
         let mut events = vec![bronze_event(
             batch,
@@ -265,17 +271,21 @@ impl Pipeline {
             .max_new_columns
             .saturating_sub(self.read_schema.evolved.len());
         let mut taken: Vec<String> = Vec::new();
+        // Lowercased: two files may each add a name the other has in another case.
+        let mut lower = self.read_schema.taken_names();
         for (_, file) in &mut read.parsed {
-            let over: Vec<String> = file
-                .appeared
-                .iter()
-                .filter(|c| !self.read_schema.evolved.contains(c) && !taken.contains(c))
-                .cloned()
-                .collect();
-            let room = budget.saturating_sub(taken.len()).min(over.len());
-            let (fits, rest) = over.split_at(room);
-            taken.extend(fits.iter().cloned());
-            file.rescue_columns(rest);
+            let mut rest = Vec::new();
+            for column in &file.appeared {
+                if self.read_schema.evolved.contains(column) || taken.contains(column) {
+                    continue;
+                }
+                if taken.len() < budget && lower.insert(column.to_lowercase()) {
+                    taken.push(column.clone());
+                } else {
+                    rest.push(column.clone());
+                }
+            }
+            file.rescue_columns(&rest);
         }
     }
 
@@ -313,7 +323,6 @@ impl Pipeline {
         &mut self,
         batch: u64,
         bronze_rows: &DataFrame,
-        evolve: bool,
     ) -> (Result<Staged>, Result<(SilverBatch, Staged, Staged)>) {
         let handle = tokio::runtime::Handle::current();
         let tables = &self.tables;
@@ -321,12 +330,14 @@ impl Pipeline {
         tokio::task::block_in_place(|| {
             rayon::join(
                 || {
-                    let staged = handle.block_on(tables.bronze.stage(bronze_rows, evolve));
+                    // Evolved columns, and fields the config now declares (`schema_change`).
+                    let staged = handle.block_on(tables.bronze.stage(bronze_rows, true));
                     staged.map_err(Error::from)
                 },
                 || -> Result<_> {
                     let out = silver.process(bronze_rows, batch)?;
-                    let rows = handle.block_on(tables.silver.stage(&out.silver, false))?;
+                    // Growing: columns the config now declares (see `schema_change`).
+                    let rows = handle.block_on(tables.silver.stage(&out.silver, true))?;
                     let quarantined =
                         handle.block_on(tables.quarantine.stage(&out.quarantine, true))?;
                     Ok((out, rows, quarantined))
@@ -341,7 +352,6 @@ impl Pipeline {
         batch: u64,
         staged: Staged,
         sources: &[SourceFile],
-        evolve: bool,
     ) -> Result<()> {
         let commit = self
             .committer
@@ -350,7 +360,7 @@ impl Pipeline {
         let outcome = self
             .tables
             .bronze
-            .commit_staged(staged, commit.evolve(evolve).build()?)
+            .commit_staged(staged, commit.evolve(true).build()?)
             .await?;
         if let AppendOutcome::AlreadyCommitted { app_version } = outcome {
             return Err(Inconsistency::BatchTaken {
@@ -495,19 +505,27 @@ fn read_schema(config: &Config, tables: &Tables) -> Result<ReadSchema> {
         .iter()
         .map(|(n, _)| n.as_str())
         .collect();
-    let reserved = bronze::schema(&[]);
-    let evolved = tables
-        .bronze
-        .schema()?
-        .iter_names()
-        .filter(|n| !declared.contains(n.as_str()) && !reserved.contains(n.as_str()))
-        .map(|n| n.to_string())
-        .collect();
+    let system = bronze::schema(&[]);
+    let mut reserved: Vec<String> = system.iter_names().map(|n| n.to_string()).collect();
+    let mut evolved = Vec::new();
+    let stored = tables.bronze.schema()?;
+    for field in stored.iter_fields() {
+        let name = field.name().to_string();
+        if declared.contains(name.as_str()) || system.contains(&name) {
+            continue;
+        }
+        // Evolved columns are text; a column of another type is a field no longer declared,
+        // whose landed values are rescued rather than cast into it.
+        match field.dtype() {
+            DataType::String => evolved.push(name),
+            _ => reserved.push(name),
+        }
+    }
     Ok(ReadSchema {
-        fields: config.schema.fields.clone(),
+        fields: bronze::stored_fields(&config.schema.fields, &stored),
         evolved,
         evolution: config.schema.evolution,
-        reserved: reserved.iter_names().map(|n| n.to_string()).collect(),
+        reserved,
         limits: ReadLimits {
             max_file_bytes: config.source.max_file_bytes,
             max_line_bytes: config.source.max_line_bytes,

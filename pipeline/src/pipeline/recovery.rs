@@ -4,13 +4,13 @@
 
 use std::time::Instant;
 
-use isolake_data::lake::Rewrite;
 use polars::prelude::*;
 
 use super::Pipeline;
 use crate::bronze::{BATCH_ID, SOURCE_FILE, SOURCE_LINE};
 use crate::error::{Inconsistency, Result};
 use crate::event_log::{Flow, FlowEvent, Status};
+use crate::schema_change;
 use crate::source::progress::Step;
 use crate::tables::app_batch;
 
@@ -114,13 +114,24 @@ impl Pipeline {
         };
         targets.push(&mut self.tables.quarantine);
         targets.push(&mut self.tables.silver);
+        // Each is emptied into the schema the config wants now: a full refresh is how a
+        // change that is not additive is applied (see `schema_change`).
+        let schemas = schema_change::derived_schemas(&self.plan);
         for table in targets {
-            // Emptying needs no read: whatever the latest version holds goes.
-            table.refresh().await?;
-            let empty = DataFrame::empty_with_schema(&table.schema()?);
+            let wanted = schemas
+                .iter()
+                .find(|(name, _)| {
+                    let url = table.url().as_str().trim_end_matches('/');
+                    url.ends_with(&format!("/{name}"))
+                })
+                .map(|(_, schema)| schema.clone());
+            let wanted = match wanted {
+                Some(schema) => schema,
+                None => table.schema()?,
+            };
             // App version 0: start-up rebuilds the table from bronze's first batch.
             let commit = self.committer.commit(0, Step::FullRefresh).build()?;
-            table.replace(&empty, commit, Rewrite::Overwrite).await?;
+            table.reshape(&wanted, false, commit).await?;
         }
         tracing::info!("full refresh: silver, quarantine and gold emptied; rebuilding");
         Ok(())

@@ -77,6 +77,45 @@ fn finish(config: Config, mut issues: Vec<ConfigIssue>) -> Result<Plan, Vec<Conf
 }
 
 /// An issue at `key`, on the line the config recorded for it.
+/// Keys are compared for equality (dedup, partitions): a double cannot be one (NaN is not
+/// equal to itself, 0.1 + 0.2 is not 0.3). Every other declared type can.
+fn key_type_issues(
+    config: &Config,
+    detectors: &[gold::DetectorPlan],
+    columns: &[(String, FieldType)],
+) -> Vec<(String, String)> {
+    let mut keys: Vec<(String, String)> = Vec::new();
+    if let Some(key) = &config.schema.key {
+        keys.push(("schema.key".into(), key.clone()));
+    }
+    for (i, d) in detectors.iter().enumerate() {
+        match &d.rule {
+            gold::Rule::MatchRecognize { query, .. } => keys.extend(
+                query
+                    .partition
+                    .iter()
+                    .map(|(column, _)| (format!("detectors[{i}].sql"), column.clone())),
+            ),
+            rule => keys.extend(
+                rule.key_column()
+                    .map(|k| (format!("detectors[{i}].key"), k.to_string())),
+            ),
+        }
+    }
+    keys.into_iter()
+        .filter_map(|(at, column)| {
+            let ty = columns.iter().find(|(n, _)| *n == column)?.1;
+            (ty == FieldType::Double).then(|| {
+                let message = format!(
+                    "{column:?} is a double, which cannot be a key (equality of doubles is \
+                     not reliable): use an integer or string column"
+                );
+                (at, message)
+            })
+        })
+        .collect()
+}
+
 fn issue(config: &Config, key: &str, message: String) -> ConfigIssue {
     ConfigIssue {
         key: key.to_string(),
@@ -113,6 +152,9 @@ fn compile(config: Config, issues: &mut Vec<ConfigIssue>) -> Option<Plan> {
             Ok(plan) => detectors.push(plan),
             Err((key, message)) => issues.push(issue(&config, &key, message)),
         }
+    }
+    for (key, message) in key_type_issues(&config, &detectors, &silver_columns) {
+        issues.push(issue(&config, &key, message));
     }
     let lake_dir = lake_dir?;
     let gold = config

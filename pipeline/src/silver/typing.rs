@@ -6,7 +6,7 @@ use isolake_data::record::FieldType;
 use polars::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::bronze::{LINEAGE, RESCUED, bronze_dtype, utc_micros};
+use crate::bronze::{LINEAGE, RESCUED, utc_micros};
 use crate::config::Config;
 use crate::error::Result;
 
@@ -61,7 +61,7 @@ pub(super) fn type_frame(bronze: &DataFrame, config: &Config) -> Result<Typed> {
                 .map(|v| v.and_then(|s| parse_event_time(s, format)))
                 .collect();
             micros.into_series().cast(&utc_micros())?.into_column()
-        } else if bronze_dtype(*declared) == target.polars_dtype() {
+        } else if source.dtype() == &target.polars_dtype() {
             source.clone()
         } else {
             let text_like = source.dtype() == &DataType::String;

@@ -59,6 +59,101 @@ pub fn parse(line: &str) -> Option<Vec<(Cow<'_, str>, Scalar<'_>)>> {
     Some(fields)
 }
 
+/// The landed text of the top-level value of `key` (its last occurrence, as the last value
+/// wins): a number exactly as written, such as an integer beyond 64 bits or `1.10`, which an
+/// f64 would change. Called only for numbers bound for text columns, so speed does not matter.
+pub fn raw_value<'l>(line: &'l str, key: &str) -> Option<&'l str> {
+    let b = line.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    let mut found = None;
+    loop {
+        i = skip_ws(b, i);
+        if b.get(i) == Some(&b'}') {
+            return found;
+        }
+        let key_end = string_end(b, i)?;
+        let name: String = serde_json::from_str(&line[i..key_end]).ok()?;
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        let end = value_end(b, i)?;
+        if name == key {
+            found = Some(&line[i..end]);
+        }
+        i = skip_ws(b, end);
+        match b.get(i) {
+            Some(b',') => i += 1,
+            Some(b'}') => return found,
+            _ => return None,
+        }
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// The index after the string token starting at `i`.
+fn string_end(b: &[u8], i: usize) -> Option<usize> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let mut j = i + 1;
+    while j < b.len() {
+        match b[j] {
+            b'\\' => j += 2,
+            b'"' => return Some(j + 1),
+            _ => j += 1,
+        }
+    }
+    None
+}
+
+/// The index after the value token starting at `i`.
+fn value_end(b: &[u8], i: usize) -> Option<usize> {
+    match b.get(i)? {
+        b'"' => string_end(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while j < b.len() {
+                match b[j] {
+                    b'"' => {
+                        j = string_end(b, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.checked_sub(1)?;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            None
+        }
+        _ => {
+            let mut j = i;
+            while j < b.len() && !matches!(b[j], b',' | b'}' | b' ' | b'\t' | b'\r' | b'\n') {
+                j += 1;
+            }
+            Some(j)
+        }
+    }
+}
+
 struct ObjectVisitor;
 
 impl<'de> Visitor<'de> for ObjectVisitor {
@@ -193,5 +288,15 @@ mod tests {
             parse(r#"{"n":18446744073709551615}"#).unwrap()[0].1,
             Scalar::UInt(u64::MAX)
         );
+    }
+
+    #[test]
+    fn raw_values_keep_the_landed_digits() {
+        let line = r#"{ "a" : {"x": "}"}, "b\u0041": 12345678901234567890123 ,"c":1.10,"c":2.50}"#;
+        assert_eq!(raw_value(line, "bA"), Some("12345678901234567890123"));
+        assert_eq!(raw_value(line, "c"), Some("2.50"));
+        assert_eq!(raw_value(line, "a"), Some(r#"{"x": "}"}"#));
+        assert_eq!(raw_value(line, "z"), None);
+        assert_eq!(raw_value("[1]", "a"), None);
     }
 }

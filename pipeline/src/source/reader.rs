@@ -12,7 +12,7 @@
 //! (further unknown keys are rescued). A corrupt row says why in `_rescued_data`
 //! (`{"_corrupt_reason": ...}`), which silver gives quarantine as the reason.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
 
@@ -37,6 +37,26 @@ pub struct ReadSchema {
     /// into a second column of that name.
     pub reserved: Vec<String>,
     pub limits: ReadLimits,
+}
+
+impl ReadSchema {
+    /// Every column name bronze has or reserves, lowercased: Delta and parquet compare column
+    /// names without case, so a new key equal to one of these but for case is rescued.
+    pub fn taken_names(&self) -> HashSet<String> {
+        self.fields
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .chain(self.evolved.iter().map(String::as_str))
+            .chain(self.reserved.iter().map(String::as_str))
+            .map(str::to_lowercase)
+            .collect()
+    }
+}
+
+/// Whether a landed key can name a column of its own: not empty, no control character (a NUL
+/// cannot cross the Arrow C interface; the others break readers).
+pub fn can_name_a_column(key: &str) -> bool {
+    !key.is_empty() && !key.chars().any(char::is_control)
 }
 
 /// How much one file, one line and schema evolution may take (`source.max_file_bytes`,
@@ -68,12 +88,13 @@ pub const KEPT_PREFIX_BYTES: usize = 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// Permanently: the file is recorded as seen (with no rows) and never read again.
+    /// `size`: the file's size, or `None` for a `.gz` stopped once it decompressed past `limit`.
     #[error(
-        "over {size} bytes{decompressed}, more than source.max_file_bytes = {limit}: refused and \
-         never read again (raise the limit and land it under a new name to ingest it)",
-        decompressed = if *.gz { " decompressed" } else { "" }
+        "{shown}, more than source.max_file_bytes = {limit}: refused and never read again \
+         (raise the limit and land it under a new name to ingest it)",
+        shown = match size { Some(n) => format!("{n} bytes"), None => format!("over {limit} bytes decompressed") }
     )]
-    TooLarge { size: u64, limit: u64, gz: bool },
+    TooLarge { size: Option<u64>, limit: u64 },
     /// For now (it vanished, or may not be read): skipped until it changes or a restart.
     #[error("cannot read it: {0}")]
     Unreadable(#[source] std::io::Error),
@@ -303,12 +324,12 @@ impl ReadFile {
 pub fn read(path: &Path, schema: &ReadSchema) -> Result<ReadFile, ReadError> {
     let limit = schema.limits.max_file_bytes;
     let gz = path.extension().is_some_and(|e| e == "gz");
-    let too_large = |size| ReadError::TooLarge { size, limit, gz };
+    let too_large = |size| ReadError::TooLarge { size, limit };
     let size = std::fs::metadata(path)
         .map_err(ReadError::Unreadable)?
         .len();
     if size > limit {
-        return Err(too_large(size));
+        return Err(too_large(Some(size)));
     }
     let raw = std::fs::read(path).map_err(ReadError::Unreadable)?;
     let bytes = raw.len() as u64;
@@ -319,7 +340,7 @@ pub fn read(path: &Path, schema: &ReadSchema) -> Result<ReadFile, ReadError> {
             .read_to_end(&mut out)
             .err();
         if out.len() as u64 > limit {
-            return Err(too_large(limit));
+            return Err(too_large(None));
         }
         (
             out,
@@ -364,10 +385,14 @@ pub fn parse(text: &[u8], schema: &ReadSchema) -> ReadFile {
         .enumerate()
         .map(|(i, (name, _))| (name.as_str(), i))
         .collect();
-    let mut budget = schema
-        .limits
-        .max_new_columns
-        .saturating_sub(schema.evolved.len());
+    let mut names = NewNames {
+        taken: schema.taken_names(),
+        new: HashMap::new(),
+        budget: schema
+            .limits
+            .max_new_columns
+            .saturating_sub(schema.evolved.len()),
+    };
     for (number, line) in ndjson::lines(text) {
         let number = number as i64;
         if line.len() > schema.limits.max_line_bytes {
@@ -376,9 +401,12 @@ pub fn parse(text: &[u8], schema: &ReadSchema) -> ReadFile {
             push_corrupt(&mut file, number, kept, Some("line_too_long"));
             continue;
         }
-        let object = std::str::from_utf8(line).ok().and_then(json_line::parse);
-        match object {
-            Some(object) => push_object(&mut file, number, object, schema, &index, &mut budget),
+        let text = std::str::from_utf8(line).ok();
+        match text.and_then(|t| json_line::parse(t).map(|o| (t, o))) {
+            Some((text, object)) => {
+                let landed = Landed { number, text };
+                push_object(&mut file, landed, object, schema, &index, &mut names)
+            }
             None => push_corrupt(
                 &mut file,
                 number,
@@ -390,14 +418,51 @@ pub fn parse(text: &[u8], schema: &ReadSchema) -> ReadFile {
     file
 }
 
+/// One line as landed: its number and text.
+struct Landed<'l> {
+    number: i64,
+    text: &'l str,
+}
+
+impl Landed<'_> {
+    /// `value` as text for a text column: a number keeps its landed digits.
+    fn text_of(&self, key: &str, value: &Scalar<'_>) -> String {
+        match value {
+            Scalar::Float(_) => {
+                json_line::raw_value(self.text, key).map_or_else(|| value.text(), str::to_string)
+            }
+            other => other.text(),
+        }
+    }
+}
+
+/// The columns a file may still add: lowercased names taken, the file's new ones (lowercase
+/// → as landed), and how many more `schema.max_new_columns` allows.
+struct NewNames {
+    taken: HashSet<String>,
+    new: HashMap<String, String>,
+    budget: usize,
+}
+
+impl NewNames {
+    /// Whether `key` (not a column yet) may become one.
+    fn admits(&self, key: &str) -> bool {
+        let lower = key.to_lowercase();
+        can_name_a_column(key)
+            && !self.taken.contains(&lower)
+            && self.new.get(&lower).is_none_or(|k| k == key)
+    }
+}
+
 fn push_object(
     file: &mut ReadFile,
-    number: i64,
+    landed: Landed<'_>,
     object: Vec<(std::borrow::Cow<'_, str>, Scalar<'_>)>,
     schema: &ReadSchema,
     index: &BTreeMap<&str, usize>,
-    budget: &mut usize,
+    names: &mut NewNames,
 ) {
+    let number = landed.number;
     let row = file.line.len();
     let mut filled = vec![false; file.declared.len()];
     let mut rescued = Map::new();
@@ -416,7 +481,9 @@ fn push_object(
                 rescued.remove(key.as_ref());
             }
             filled[i] = true;
-            if !file.declared[i].push(&value) {
+            if let (Cells::Str(cells), Scalar::Float(_)) = (&mut file.declared[i], &value) {
+                cells.push(Some(&landed.text_of(&key, &value)));
+            } else if !file.declared[i].push(&value) {
                 rescued.insert(key.into_owned(), value.to_value());
             }
             continue;
@@ -427,24 +494,27 @@ fn push_object(
         }
         let known = file.extra.contains_key(key.as_ref());
         let evolve = schema.evolution == Evolution::AddNewColumns;
-        if !known && evolve && *budget == 0 {
-            // schema.max_new_columns reached: kept as rescued text, as the batch-wide cap
-            // (`ReadFile::rescue_columns`) keeps it, so batch cuts do not change the row.
+        if !known && evolve && (!names.admits(&key) || names.budget == 0) {
+            // A name no column can have (case, control characters) or schema.max_new_columns
+            // reached: kept as rescued text, as the batch-wide pass (`ReadFile::rescue_columns`)
+            // keeps it, so batch cuts do not change the row.
             if !value.is_null() {
-                rescued.insert(key.into_owned(), Value::String(value.text()));
+                rescued.insert(key.to_string(), Value::String(landed.text_of(&key, &value)));
             }
             continue;
         }
         match (known, schema.evolution) {
             (true, _) | (false, Evolution::AddNewColumns) => {
                 if !known {
-                    *budget -= 1;
+                    names.budget -= 1;
+                    names.new.insert(key.to_lowercase(), key.to_string());
                     file.appeared.push(key.to_string());
                 }
+                let text = (!value.is_null()).then(|| landed.text_of(&key, &value));
                 let column = file.extra.entry(key.into_owned()).or_default();
                 column.resize(row, None);
                 if column.len() == row {
-                    column.push((!value.is_null()).then(|| value.text()));
+                    column.push(text);
                 }
             }
             (false, Evolution::Rescue) => {

@@ -11,7 +11,7 @@ use isolake_pipeline::error::QueryError;
 use isolake_pipeline::gold::dimensions;
 use isolake_pipeline::pipeline::OpenOptions;
 use isolake_pipeline::{Error, Pipeline, Plan, Runner, Shutdown};
-use isolake_pipeline::{maintenance, metrics, query};
+use isolake_pipeline::{maintenance, metrics, query, schema_change};
 
 /// Anomalous-transaction lakehouse: landed JSON → bronze → silver → gold Delta tables.
 #[derive(Debug, Parser)]
@@ -262,7 +262,7 @@ async fn dispatch(command: Command) -> ExitCode {
             id,
             force,
         } => init(&landing, &out, &id, force),
-        Command::Validate { config } => validate(&config),
+        Command::Validate { config } => validate(&config).await,
         Command::Report { config, output } => report(&config, &output).await,
         Command::Optimize {
             table,
@@ -287,10 +287,20 @@ async fn dispatch(command: Command) -> ExitCode {
     }
 }
 
-/// `validate`: the same plan `run` compiles, so it accepts exactly what `run` accepts.
-fn validate(path: &std::path::Path) -> ExitCode {
-    match Plan::load(path) {
-        Ok(plan) => {
+/// `validate`: the same plan `run` compiles, so it accepts exactly what `run` accepts, and
+/// the same check of existing tables against it (schema changes `run` would refuse).
+async fn validate(path: &std::path::Path) -> ExitCode {
+    let checked = match Plan::load(path) {
+        Ok(plan) => schema_change::reconcile(&plan, schema_change::Mode::Check)
+            .await
+            .map(|notes| (plan, notes)),
+        Err(e) => Err(e.into()),
+    };
+    match checked {
+        Ok((plan, notes)) => {
+            for note in notes {
+                println!("schema change: {note}");
+            }
             let config = &plan.config;
             println!(
                 "config ok: pipeline {:?}, lake {}, landing {}, {} expectation(s)",
@@ -301,7 +311,7 @@ fn validate(path: &std::path::Path) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(e) => fail(&e.into()),
+        Err(e) => fail(&e),
     }
 }
 

@@ -126,7 +126,11 @@ impl Runner {
             }
             if poll.processed == 0 {
                 let wait = self.admission.next_check(stability).unwrap_or(stability);
-                tokio::time::sleep(wait.max(Duration::from_millis(20))).await;
+                // A signal ends the wait at once (the stability wait may be minutes).
+                tokio::select! {
+                    _ = tokio::time::sleep(wait.max(Duration::from_millis(20))) => {}
+                    _ = self.shutdown.wait() => {}
+                }
             }
         }
         Ok(std::mem::take(&mut self.summary))

@@ -198,7 +198,16 @@ fn an_event_time_far_in_the_future_is_quarantined_and_moves_nothing() {
 }
 
 #[test]
-fn a_signal_during_run_drain_commits_the_batch_and_does_not_drain() {
+fn sigint_during_run_drain_commits_the_batch_and_does_not_drain() {
+    signal_during_drain("-INT");
+}
+
+#[test]
+fn sigterm_during_run_drain_commits_the_batch_and_does_not_drain() {
+    signal_during_drain("-TERM");
+}
+
+fn signal_during_drain(signal: &str) {
     let tmp = tempfile::tempdir().unwrap();
     // The second file is still "being written" (fresh, and the stability wait is long), so
     // the run waits for it after committing the first: the signal lands mid-input.
@@ -239,7 +248,7 @@ fn a_signal_during_run_drain_commits_the_batch_and_does_not_drain() {
         },
     );
     let _ = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status();
     let out = child.wait_with_output().unwrap();
     assert!(

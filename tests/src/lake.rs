@@ -81,6 +81,16 @@ impl Lake {
         read_table(&self.dir.join("lake").join(table))
     }
 
+    /// How many commits `<lake>/<table>`'s log holds.
+    pub fn commits(&self, table: &str) -> usize {
+        let log = self.dir.join("lake").join(table).join("_delta_log");
+        std::fs::read_dir(&log)
+            .unwrap_or_else(|e| panic!("list {}: {e}", log.display()))
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .count()
+    }
+
     /// The finished run of `args`, whatever its exit status.
     fn output(&self, args: &[&str]) -> Output {
         self.command(args)
@@ -163,6 +173,26 @@ pub fn strings(df: &DataFrame, name: &str) -> Vec<Option<String>> {
         .expect("a string column after the cast")
         .iter()
         .map(|s| s.map(str::to_string))
+        .collect()
+}
+
+/// Quarantine's `_failed_expectations`, per row.
+pub fn failed_expectations(quarantine: &DataFrame) -> Vec<Vec<String>> {
+    let lists = column(quarantine, "_failed_expectations")
+        .list()
+        .expect("_failed_expectations is a list column")
+        .clone();
+    (0..quarantine.height())
+        .map(|i| {
+            lists.get_as_series(i).map_or_else(Vec::new, |reasons| {
+                reasons
+                    .str()
+                    .expect("reasons are text")
+                    .iter()
+                    .map(|s| s.unwrap_or_default().to_string())
+                    .collect()
+            })
+        })
         .collect()
 }
 

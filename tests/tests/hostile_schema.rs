@@ -19,21 +19,6 @@ fn land(lake: &Lake, name: &str, lines: &[&str]) {
     std::fs::write(lake.landing().join(name), lines.join("\n")).unwrap();
 }
 
-/// Commits in a table's log.
-fn commits(lake: &Lake, table: &str) -> usize {
-    let log = lake.dir.join("lake").join(table).join("_delta_log");
-    std::fs::read_dir(log)
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "json")
-        })
-        .count()
-}
-
 fn dtype(df: &DataFrame, column: &str) -> DataType {
     df.column(column).unwrap().dtype().clone()
 }
@@ -67,7 +52,7 @@ fn new_fields_evolve_every_table_in_the_batch_commit() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains("schema change"));
     let before: Vec<usize> = ["bronze", "silver", "gold/scored_transactions"]
         .iter()
-        .map(|t| commits(&lake, t))
+        .map(|t| lake.commits(t))
         .collect();
     write_config(
         &lake,
@@ -96,7 +81,7 @@ fn new_fields_evolve_every_table_in_the_batch_commit() {
     // One commit per table for the batch: the new columns came with its rows.
     let after: Vec<usize> = ["bronze", "silver", "gold/scored_transactions"]
         .iter()
-        .map(|t| commits(&lake, t))
+        .map(|t| lake.commits(t))
         .collect();
     assert_eq!(after, before.iter().map(|n| n + 1).collect::<Vec<_>>());
     for table in ["silver", "gold/scored_transactions"] {

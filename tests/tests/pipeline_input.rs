@@ -1,7 +1,9 @@
 //! Bad input never crashes the pipeline nor loses a line; schema evolution modes; `fail`.
 #![allow(clippy::unwrap_used)]
 
-use isolake_tests::lake::{Lake, count_lines, event_sum, generate, non_null, strings};
+use isolake_tests::lake::{
+    Lake, count_lines, event_sum, failed_expectations, generate, non_null, strings,
+};
 use serde_json::json;
 
 fn record(id: &str, amount: f64) -> String {
@@ -115,28 +117,11 @@ fn a_corpus_of_bad_input_lands_every_line_with_a_reason() {
         expected_lines,
         "each line in silver or quarantine"
     );
-    let reasons: Vec<(Option<String>, String)> = {
-        let ids = strings(&quarantine, "transaction_id");
-        let lists = quarantine
-            .column("_failed_expectations")
-            .unwrap()
-            .list()
-            .unwrap()
-            .clone();
-        ids.into_iter()
-            .enumerate()
-            .map(|(i, id)| {
-                let l = lists.get_as_series(i).unwrap();
-                let r: Vec<String> = l
-                    .str()
-                    .unwrap()
-                    .iter()
-                    .map(|s| s.unwrap().to_string())
-                    .collect();
-                (id, r.join(","))
-            })
-            .collect()
-    };
+    let reasons: Vec<(Option<String>, String)> = strings(&quarantine, "transaction_id")
+        .into_iter()
+        .zip(failed_expectations(&quarantine))
+        .map(|(id, r)| (id, r.join(",")))
+        .collect();
     let reason_of = |id: &str| {
         reasons
             .iter()

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use isolake_tests::lake::{Lake, strings};
+use isolake_tests::lake::{Lake, failed_expectations, strings};
 use polars::prelude::*;
 use serde_json::Value;
 
@@ -189,7 +189,11 @@ impl Landed<'_> {
             );
         }
         let ids = strings(quarantine, "id");
-        for ((place, id), reasons) in quarantine_places.iter().zip(&ids).zip(reasons(quarantine)) {
+        for ((place, id), reasons) in quarantine_places
+            .iter()
+            .zip(&ids)
+            .zip(failed_expectations(quarantine))
+        {
             let line = self.placed[place];
             let at = format!("{}:{} [{}] {}", place.0, place.1, line.kind, line.show());
             match &line.fate {
@@ -229,24 +233,4 @@ fn declared_rows(silver: &DataFrame) -> Vec<Vec<Option<String>>> {
         .collect();
     rows.sort();
     rows
-}
-
-/// Quarantine's `_failed_expectations` per row.
-fn reasons(quarantine: &DataFrame) -> Vec<Vec<String>> {
-    let lists = quarantine
-        .column("_failed_expectations")
-        .unwrap()
-        .list()
-        .unwrap()
-        .clone();
-    (0..quarantine.height())
-        .map(|i| {
-            let list = lists.get_as_series(i).unwrap();
-            list.str()
-                .unwrap()
-                .iter()
-                .map(|s| s.unwrap().to_string())
-                .collect()
-        })
-        .collect()
 }

@@ -221,10 +221,11 @@ impl Pipeline {
         })
     }
 
-    /// Reads and parses the batch's files (in name order, in parallel). A file that vanished
-    /// between listing and reading is not read, so not marked seen.
-    fn read(&self, mut files: Vec<Candidate>) -> Read {
-        files.sort_by(|a, b| a.file.path.cmp(&b.file.path));
+    /// Reads and parses the batch's files in parallel, keeping them in listing order (landing
+    /// time, then name): the order one batch per file would see them in, so that which rows
+    /// are late for the watermark does not depend on how files are grouped into batches.
+    /// A file that vanished between listing and reading is not read, so not marked seen.
+    fn read(&self, files: Vec<Candidate>) -> Read {
         let schema = &self.read_schema;
         let results: Vec<(Candidate, std::result::Result<ReadFile, ReadError>)> =
             tokio::task::block_in_place(|| {

@@ -69,6 +69,18 @@ pub enum Error {
     #[error("no table {name:?} (tables: {tables})")]
     NoSuchTable { name: String, tables: String },
 
+    /// One lake holds one pipeline: silver, quarantine and gold hold no pipeline id column,
+    /// and a second id's batch numbers would overlap the first's.
+    #[error(
+        "the lake {lake} belongs to pipeline {owner:?}, not {id:?}: give this pipeline a lake \
+         of its own (or set id = {owner:?} to run the pipeline that owns it)"
+    )]
+    LakeOwned {
+        lake: String,
+        owner: String,
+        id: String,
+    },
+
     #[error(
         "a retention of {hours} h is below the safe default of {safe} h: readers and time \
          travel older than that would break. Pass --force to do it anyway"
@@ -158,6 +170,7 @@ impl Error {
             Error::Config(_)
             | Error::Dimension(_)
             | Error::NoSuchTable { .. }
+            | Error::LakeOwned { .. }
             | Error::SchemaChange(_)
             | Error::UnsafeRetention { .. } => 2,
             Error::Query(e) if e.is_user_error() => 2,

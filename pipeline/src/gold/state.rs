@@ -37,7 +37,15 @@ pub fn dir(lake_dir: &Path, pipeline: &str) -> PathBuf {
 
 /// Writes the snapshot of `batch` (and its buffer) atomically; returns the JSON file's name.
 pub fn save(dir: &Path, mut snapshot: Snapshot, buffer: Option<&DataFrame>) -> Result<String> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    if !dir.is_dir() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        // The new directory's own entry, so the files below it survive a power cut.
+        if let Some(parent) = dir.parent() {
+            std::fs::File::open(parent)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| Error::io(parent, e))?;
+        }
+    }
     let stem = format!("gold-{:012}", snapshot.batch);
     snapshot.buffer = None;
     if let Some(buffer) = buffer.filter(|b| b.height() > 0) {
@@ -85,10 +93,17 @@ pub fn prune(dir: &Path, batch: u64) {
     }
 }
 
+/// Writes `bytes` to `path` durably before the commit that names it: the file is synced, then
+/// renamed into place, then its directory is synced, so after a power cut the name is there
+/// with all its bytes, or the commit naming it is not.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     file.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
     file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
 }

@@ -7,8 +7,9 @@
 //! loss or duplicates.
 
 mod recovery;
+mod start;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use isolake_data::lake::{AppendOutcome, Staged};
@@ -29,7 +30,7 @@ use crate::silver::{SilverBatch, SilverStage};
 use crate::source::SourceFile;
 use crate::source::listing::Candidate;
 use crate::source::progress::{SeenFiles, Step};
-use crate::source::reader::{self, ReadError, ReadFile, ReadLimits, ReadSchema};
+use crate::source::reader::{self, ReadError, ReadFile, ReadSchema};
 use crate::tables::{Tables, app_batch};
 
 /// What one committed batch did.
@@ -98,6 +99,7 @@ impl Pipeline {
     /// [`open`](Self::open), optionally rebuilding silver, quarantine and gold from bronze.
     pub async fn open_with(plan: Plan, options: OpenOptions) -> Result<Self> {
         let lock = PipelineLock::acquire(&plan.lake_dir, &plan.config.id)?;
+        start::ensure_owner(&plan).await?;
         let mode = match options.full_refresh {
             true => schema_change::Mode::FullRefresh,
             false => schema_change::Mode::Start,
@@ -113,7 +115,10 @@ impl Pipeline {
         let tables = Tables::open(&plan).await?;
         let bronze_batch = app_batch(&tables.bronze, &plan.config.id).await?;
         let seen = SeenFiles::load(&tables.bronze, &plan.config.id).await?;
-        let read_schema = read_schema(&plan.config, &tables)?;
+        if let Some(owner) = seen.other_pipelines.iter().next() {
+            return Err(start::lake_owned(&plan, owner));
+        }
+        let read_schema = start::read_schema(&plan.config, &tables)?;
         let mut pipeline = Self {
             silver: SilverStage::new(&plan),
             plan,
@@ -496,43 +501,6 @@ impl Pipeline {
             tracing::warn!("could not record the failure in the event log: {e}");
         }
     }
-}
-
-/// What a batch reads: the declared fields, and the columns earlier batches added to bronze.
-fn read_schema(config: &Config, tables: &Tables) -> Result<ReadSchema> {
-    let declared: HashSet<&str> = config
-        .schema
-        .fields
-        .iter()
-        .map(|(n, _)| n.as_str())
-        .collect();
-    let system = bronze::schema(&[]);
-    let mut reserved: Vec<String> = system.iter_names().map(|n| n.to_string()).collect();
-    let mut evolved = Vec::new();
-    let stored = tables.bronze.schema()?;
-    for field in stored.iter_fields() {
-        let name = field.name().to_string();
-        if declared.contains(name.as_str()) || system.contains(&name) {
-            continue;
-        }
-        // Evolved columns are text; a column of another type is a field no longer declared,
-        // whose landed values are rescued rather than cast into it.
-        match field.dtype() {
-            DataType::String => evolved.push(name),
-            _ => reserved.push(name),
-        }
-    }
-    Ok(ReadSchema {
-        fields: bronze::stored_fields(&config.schema.fields, &stored),
-        evolved,
-        evolution: config.schema.evolution,
-        reserved,
-        limits: ReadLimits {
-            max_file_bytes: config.source.max_file_bytes,
-            max_line_bytes: config.source.max_line_bytes,
-            max_new_columns: config.schema.max_new_columns,
-        },
-    })
 }
 
 fn bronze_event(

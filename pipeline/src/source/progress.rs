@@ -66,12 +66,28 @@ impl BatchProgress {
     }
 }
 
+/// The pipeline that committed bronze's latest batch (found from the newest commit back,
+/// past maintenance commits that carry no progress), or `None` for a new lake.
+pub async fn owner(bronze: &LakeTable) -> Result<Option<String>> {
+    for version in (0..=bronze.version()).rev() {
+        let Some(info) = bronze.version_info(version).await? else {
+            break;
+        };
+        if let Some(progress) = BatchProgress::from_commit_info(&info.commit_info) {
+            return Ok(Some(progress.pipeline));
+        }
+    }
+    Ok(None)
+}
+
 /// Every file the pipeline's committed batches read: path → the version of it last read.
 #[derive(Debug, Default, Clone)]
 pub struct SeenFiles {
     files: HashMap<String, SourceFile>,
     /// Batches that drained gold's watermark buffer (`run --drain`): a replay must too.
     pub drains: std::collections::HashSet<u64>,
+    /// Other pipeline ids that committed to this bronze (one lake holds one pipeline).
+    pub other_pipelines: std::collections::BTreeSet<String>,
 }
 
 impl SeenFiles {
@@ -79,9 +95,12 @@ impl SeenFiles {
     pub async fn load(bronze: &LakeTable, id: &str) -> Result<Self> {
         let mut seen = Self::default();
         for version in bronze.versions().await? {
-            if let Some(progress) = BatchProgress::from_commit_info(&version.commit_info)
-                && progress.pipeline == id
-            {
+            let Some(progress) = BatchProgress::from_commit_info(&version.commit_info) else {
+                continue;
+            };
+            if progress.pipeline != id {
+                seen.other_pipelines.insert(progress.pipeline);
+            } else {
                 seen.record(&progress.files);
                 if progress.flow == Step::Drain {
                     seen.drains.insert(progress.batch);

@@ -1,19 +1,20 @@
 //! File primitives: atomic writes (model artifacts, registry files) and the registry's lock file.
 //!
 //! Readers never take the lock: every file they read is replaced by a rename, so they see
-//! the old content or the new one, never a mix. Writers serialise on one lock file per
-//! registry, created with `O_EXCL` (`create_new`), so two training jobs cannot both pick the
-//! same next version number or interleave read-modify-write cycles of an aliases file.
+//! the old content or the new one, never a mix. Writers serialise on the kernel's exclusive
+//! lock of one lock file per registry, so two training jobs cannot both pick the same next
+//! version number or interleave read-modify-write cycles of an aliases file. The kernel
+//! releases the lock when its holder exits or dies, so there is never a stale lock to break
+//! (breaking one by age is check-then-act: two writers could both proceed) and the file
+//! itself stays.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{Error, Result};
 
-/// A writer holding the lock longer than this is presumed dead (writes take milliseconds).
-const STALE_AFTER: Duration = Duration::from_secs(30);
 /// How long to wait for a live writer before giving up.
 const WAIT_AT_MOST: Duration = Duration::from_secs(20);
 
@@ -102,69 +103,86 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<O
     }
 }
 
-/// The registry's write lock; released (the file removed) on drop.
+/// The registry's write lock: held while the open file is locked, released on drop (or by
+/// the kernel, when the process dies).
 #[derive(Debug)]
 pub(crate) struct WriteLock {
-    path: PathBuf,
+    _file: File,
 }
 
 impl WriteLock {
-    /// Takes the lock at `path`, waiting for a live holder and breaking a stale one (a lock
-    /// file older than 30 s: its writer crashed, since writes take milliseconds).
+    /// Takes the lock at `path`, waiting for a live holder at most [`WAIT_AT_MOST`].
     pub(crate) fn acquire(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(io_error(dir))?;
         }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(io_error(path))?;
         let started = Instant::now();
         let mut pause = Duration::from_millis(2);
         loop {
-            match OpenOptions::new().write(true).create_new(true).open(path) {
-                Ok(mut f) => {
-                    let _ = writeln!(f, "pid {}", std::process::id());
-                    return Ok(WriteLock {
-                        path: path.to_path_buf(),
-                    });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    if is_stale(path) {
-                        // Rename first, so only one of several waiters removes the stale lock
-                        // (a plain remove could delete a fresh lock taken meanwhile).
-                        let grave = path.with_extension(format!("stale-{}", unique_suffix()));
-                        if fs::rename(path, &grave).is_ok() {
-                            let _ = fs::remove_file(&grave);
-                        }
-                        continue;
-                    }
-                    if started.elapsed() > WAIT_AT_MOST {
-                        return Err(Error::RegistryUnreachable {
-                            registry: path.display().to_string(),
-                            reason: format!(
-                                "another writer has held the lock for over {} s; if no other \
-                                 isolake job is running, delete {}",
-                                WAIT_AT_MOST.as_secs(),
-                                path.display()
-                            ),
-                        });
-                    }
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if started.elapsed() < WAIT_AT_MOST => {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(100));
                 }
-                Err(e) => return Err(io_error(path)(e)),
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(Error::RegistryUnreachable {
+                        registry: path.display().to_string(),
+                        reason: format!(
+                            "another isolake job has held its write lock for over {} s",
+                            WAIT_AT_MOST.as_secs()
+                        ),
+                    });
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(io_error(path)(e)),
             }
         }
+        // Who holds it, for a person looking at the file (the lock is the kernel's).
+        let _ = file.set_len(0);
+        let _ = writeln!(file, "pid {}", std::process::id());
+        Ok(WriteLock { _file: file })
     }
 }
 
-fn is_stale(path: &Path) -> bool {
-    fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.elapsed().ok())
-        .is_some_and(|age| age > STALE_AFTER)
-}
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Barrier};
 
-impl Drop for WriteLock {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+    use super::*;
+
+    #[test]
+    fn one_writer_at_a_time_and_a_left_lock_file_is_no_obstacle() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".lock");
+        // A lock file a crashed writer left behind (any age): nobody holds it.
+        fs::write(&path, "pid 1\n").unwrap();
+        let first = WriteLock::acquire(&path).unwrap();
+        let released = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(Barrier::new(2));
+        let second = {
+            let (path, released, started) = (path.clone(), released.clone(), started.clone());
+            std::thread::spawn(move || {
+                started.wait();
+                let lock = WriteLock::acquire(&path).unwrap();
+                // Only after the first writer let go.
+                assert!(released.load(Ordering::SeqCst));
+                drop(lock);
+            })
+        };
+        started.wait();
+        std::thread::sleep(Duration::from_millis(200));
+        released.store(true, Ordering::SeqCst);
+        drop(first);
+        second.join().unwrap();
+        // The file stays: dropping a lock never removes another writer's.
+        assert!(path.exists());
     }
 }

@@ -38,7 +38,9 @@ impl Lake {
         let mut cmd = Command::new(binary("isolake-pipeline"));
         cmd.args(args)
             .arg("--config")
-            .arg(self.dir.join("isolake.toml"));
+            .arg(self.dir.join("isolake.toml"))
+            // Fetched model artifacts stay in the test's directory, not the user's cache.
+            .env("ISOLAKE_MODEL_CACHE", self.dir.join(".model-cache"));
         cmd
     }
 
@@ -79,6 +81,37 @@ impl Lake {
     /// The latest version of `<lake>/<table>`, read with isolake's reader.
     pub fn read(&self, table: &str) -> DataFrame {
         read_table(&self.dir.join("lake").join(table))
+    }
+
+    /// Runs `args` and SIGKILLs the run right after it made `n` more commits to `table`,
+    /// placing the kill by watching the table (not by timing, so it lands mid-run on any
+    /// machine). Returns whether it was killed (then by signal 9, asserted); a run that ended
+    /// first must have succeeded.
+    pub fn kill_after_commits(&self, args: &[&str], table: &str, n: usize) -> bool {
+        use std::os::unix::process::ExitStatusExt;
+        let commits = || {
+            let log = self.dir.join("lake").join(table).join("_delta_log");
+            if log.is_dir() { self.commits(table) } else { 0 }
+        };
+        let target = commits() + n;
+        let mut child = self.spawn(args);
+        let killed = loop {
+            if child.try_wait().expect("poll the run").is_some() {
+                break false;
+            }
+            if commits() >= target {
+                child.kill().expect("SIGKILL the run");
+                break true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
+        let status = child.wait().expect("wait for the run");
+        if killed {
+            assert_eq!(status.signal(), Some(9), "killed after {table}: {status:?}");
+        } else {
+            assert!(status.success(), "a run failed by itself: {status:?}");
+        }
+        killed
     }
 
     /// How many commits `<lake>/<table>`'s log holds.

@@ -130,6 +130,21 @@ fn poll<T, E>(timeout: Duration, mut probe: impl FnMut() -> Result<T, E>) -> Res
     }
 }
 
+/// Says visibly that `test` could not run here and why: on stderr, and as a line of the file
+/// `$ISOLAKE_SKIP_LOG` names (`.ci/run` lists and counts those lines).
+pub fn skip(test: &str, reason: &str) {
+    eprintln!("SKIPPED: {test}: {reason}");
+    if let Some(log) = std::env::var_os("ISOLAKE_SKIP_LOG") {
+        use std::io::Write;
+        let line = format!("{test}: {reason}\n");
+        let _ = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(log)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
-use std::time::Duration;
 
 use isolake_tests::flink::{self, fixtures};
 use isolake_tests::lake::{Lake, event_sum, generate, sorted_strings, strings};
@@ -231,22 +230,14 @@ fn alerts_survive_sigkills_unchanged() {
     generate(&clean.landing(), 6_000, 60, 3, 0.0);
     clean.run_with(&["run", "--once", "--drain"]);
 
-    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    // Kills right after commits of each of gold's tables: between scores and alerts too.
+    let tables = ["bronze", "gold/scored_transactions", "gold/alerts"];
     let mut killed = 0;
-    for _ in 0..12 {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let mut child = crashed.spawn(&["run", "--once"]);
-        std::thread::sleep(Duration::from_millis(150 + state % 700));
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
-            killed += 1;
-        }
-        let status = child.wait().unwrap();
-        assert!(status.success() || status.code().is_none(), "{status:?}");
+    for round in 0..12 {
+        let table = tables[round % tables.len()];
+        killed += usize::from(crashed.kill_after_commits(&["run", "--once"], table, 1));
     }
-    assert!(killed >= 6, "only {killed} runs were killed mid-way");
+    assert!(killed >= 9, "only {killed} of 12 runs were killed mid-way");
     crashed.run_with(&["run", "--once", "--drain"]);
 
     let (clean_ids, _) = alert_sets(&clean, "stl");

@@ -166,7 +166,10 @@ fn unprivileged(lake: &Lake, args: &[&str]) -> Option<Command> {
     let mut command = if root {
         let setpriv = Path::new("/usr/bin/setpriv");
         if !setpriv.exists() {
-            eprintln!("SKIPPED: running as root and /usr/bin/setpriv is missing");
+            isolake_tests::skip(
+                "unreadable_entries_are_reported_once_and_skipped_without_commits",
+                "running as root and /usr/bin/setpriv (util-linux) is missing",
+            );
             return None;
         }
         let mut c = Command::new(setpriv);

@@ -8,44 +8,35 @@ use isolake_tests::eventually;
 use isolake_tests::lake::{Lake, count_lines, generate, sorted_strings};
 use polars::prelude::*;
 
-const LIMITS: &str = "stability_ms = 1\nmax_files_per_batch = 4";
-
-/// SIGKILL at 25 pseudo-random moments (many during commits: batches are small), restart
-/// each time; the end state equals a crash-free run's.
+/// SIGKILL 25 times, each right after the run under test committed to a table (bronze, silver
+/// or the event log in turn, the first to third commit of it), restart each time; the end
+/// state equals a crash-free run's. Kills are placed by watching the tables, not by timing,
+/// so they land mid-run on a slow machine or a fast one.
 #[test]
 fn crashes_at_random_moments_lose_and_duplicate_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let crashed = Lake::new(&tmp.path().join("crashed"), LIMITS, "");
-    let clean = Lake::new(&tmp.path().join("clean"), LIMITS, "");
+    // Two files a batch: 100 batches, enough for 25 kills after up to three commits each.
+    let limits = "stability_ms = 1\nmax_files_per_batch = 2";
+    let crashed = Lake::new(&tmp.path().join("crashed"), limits, "");
+    let clean = Lake::new(&tmp.path().join("clean"), limits, "");
     generate(&crashed.landing(), 8_000, 200, 11, 0.01);
     generate(&clean.landing(), 8_000, 200, 11, 0.01);
     let lines = count_lines(&crashed.landing());
 
     clean.run_once();
 
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let tables = ["bronze", "silver", "event_log"];
+    let mut landed: HashSet<&str> = HashSet::new();
     let mut killed = 0;
-    for _ in 0..25 {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let delay = 100 + state % 900;
-        let mut child = crashed.spawn(&["run", "--once"]);
-        std::thread::sleep(Duration::from_millis(delay));
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
+    for round in 0..25 {
+        let table = tables[round % tables.len()];
+        if crashed.kill_after_commits(&["run", "--once"], table, 1 + round % 3) {
             killed += 1;
+            landed.insert(table);
         }
-        let status = child.wait().unwrap();
-        assert!(
-            status.success() || status.code().is_none(),
-            "a run failed by itself: {status:?}"
-        );
     }
-    assert!(
-        killed >= 20,
-        "only {killed} runs were killed mid-way; the test proves little"
-    );
+    assert!(killed >= 20, "only {killed} of 25 runs were killed mid-way");
+    assert_eq!(landed.len(), 3, "kills landed after commits of {landed:?}");
     crashed.run_once();
 
     let bronze = crashed.read("bronze");

@@ -410,12 +410,19 @@ fn concurrent_writers_get_distinct_consecutive_versions() {
     assert_eq!(all, (1..=20).collect::<Vec<u64>>());
     let experiments = std::fs::read_dir(root.join("experiments")).unwrap().count();
     assert_eq!(experiments, 1);
-    // No temporary or lock file is left behind.
+    // No temporary file is left behind. The lock file stays (the lock is the kernel's, on it),
+    // and no writer holds it any more.
     let leftovers: Vec<_> = walk(&root)
         .into_iter()
         .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .filter(|p| *p != root.join(".lock"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+    let lock = std::fs::File::open(root.join(".lock")).unwrap();
+    assert!(
+        lock.try_lock().is_ok(),
+        "the lock is free once every writer is done"
+    );
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -14,6 +14,9 @@ use crate::schema_change;
 use crate::source::progress::Step;
 use crate::tables::app_batch;
 
+/// A temporary column: a row's file's place in its batch.
+const PLACE: &str = "__isolake_place";
+
 impl Pipeline {
     /// Re-runs silver, quarantine, gold and the event log for the batches after the last one
     /// every table holds, up to `bronze_batch`.
@@ -73,8 +76,8 @@ impl Pipeline {
             .bronze
             .scan()?
             .filter(col(BATCH_ID).eq(lit(batch as i64)))
-            .sort([SOURCE_FILE, SOURCE_LINE], Default::default())
             .collect()?;
+        let bronze_rows = self.in_batch_order(bronze_rows)?;
         tracing::info!(
             batch,
             rows = bronze_rows.height(),
@@ -101,6 +104,22 @@ impl Pipeline {
             self.commit_events(Some(batch), events).await?;
         }
         Ok(totals)
+    }
+
+    /// A batch's bronze rows in the order the batch read them: its files in the order its
+    /// commit lists them (listing order, see `Pipeline::read`), each file's lines in order.
+    fn in_batch_order(&self, rows: DataFrame) -> Result<DataFrame> {
+        let places: Vec<Option<u64>> = rows
+            .column(SOURCE_FILE)?
+            .str()?
+            .iter()
+            .map(|f| f.and_then(|f| self.seen.place(f)).map(|p| p as u64))
+            .collect();
+        let mut rows = rows;
+        rows.with_column(Column::new(PLACE.into(), places))?;
+        Ok(rows
+            .sort([PLACE, SOURCE_FILE, SOURCE_LINE], Default::default())?
+            .drop(PLACE)?)
     }
 
     /// Empties silver, quarantine and gold in one commit each, resetting their app version

@@ -84,6 +84,9 @@ pub async fn owner(bronze: &LakeTable) -> Result<Option<String>> {
 #[derive(Debug, Default, Clone)]
 pub struct SeenFiles {
     files: HashMap<String, SourceFile>,
+    /// Each file's place in the batch that read it: catching a batch up reads its rows in the
+    /// order the batch did (which rows are late depends on it).
+    places: HashMap<String, usize>,
     /// Batches that drained gold's watermark buffer (`run --drain`): a replay must too.
     pub drains: std::collections::HashSet<u64>,
     /// Other pipeline ids that committed to this bronze (one lake holds one pipeline).
@@ -111,9 +114,15 @@ impl SeenFiles {
     }
 
     pub fn record(&mut self, files: &[SourceFile]) {
-        for f in files {
+        for (place, f) in files.iter().enumerate() {
             self.files.insert(f.path.clone(), f.clone());
+            self.places.insert(f.path.clone(), place);
         }
+    }
+
+    /// The place of `path` in the batch that read it last.
+    pub fn place(&self, path: &str) -> Option<usize> {
+        self.places.get(path).copied()
     }
 
     pub fn get(&self, path: &str) -> Option<&SourceFile> {

@@ -100,7 +100,13 @@ impl Pipeline {
     pub async fn open_with(plan: Plan, options: OpenOptions) -> Result<Self> {
         let lock = PipelineLock::acquire(&plan.lake_dir, &plan.config.id)?;
         start::ensure_owner(&plan).await?;
-        let mode = match options.full_refresh {
+        // A refresh an interruption left half done is finished before anything else.
+        let intent = start::RefreshIntent::new(&plan);
+        let full_refresh = options.full_refresh || intent.pending();
+        if full_refresh && !options.full_refresh {
+            tracing::warn!("a full refresh was interrupted: finishing it");
+        }
+        let mode = match full_refresh {
             true => schema_change::Mode::FullRefresh,
             false => schema_change::Mode::Start,
         };
@@ -130,10 +136,14 @@ impl Pipeline {
             next_batch: bronze_batch + 1,
             _lock: lock,
         };
-        if options.full_refresh {
+        if full_refresh {
+            intent.record()?;
             pipeline.truncate_derived().await?;
         }
-        pipeline.recover(bronze_batch, options.full_refresh).await?;
+        pipeline.recover(bronze_batch, full_refresh).await?;
+        if full_refresh {
+            intent.clear()?;
+        }
         Ok(pipeline)
     }
 

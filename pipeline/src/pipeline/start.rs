@@ -1,7 +1,8 @@
-//! Start-up checks and what they compute: the lake belongs to this pipeline id, and what a
-//! batch reads given bronze's columns so far.
+//! Start-up checks and what they compute: the lake belongs to this pipeline id, a full
+//! refresh an interruption left half done, and what a batch reads given bronze's columns.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 
 use isolake_data::lake::LakeTable;
 use polars::prelude::*;
@@ -9,6 +10,7 @@ use polars::prelude::*;
 use crate::bronze;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::gold::state;
 use crate::plan::Plan;
 use crate::source::progress;
 use crate::source::reader::{ReadLimits, ReadSchema};
@@ -70,4 +72,36 @@ pub(super) fn read_schema(config: &Config, tables: &Tables) -> Result<ReadSchema
             max_new_columns: config.schema.max_new_columns,
         },
     })
+}
+
+/// The record that a full refresh is under way: written (durably) before its first overwrite
+/// and removed once every derived table is rebuilt, so that a crash, an I/O error or a
+/// concurrent `optimize` anywhere in between leaves a refresh that the next start finishes
+/// (emptying and rebuilding again gives the same tables), never half-refreshed tables.
+pub(super) struct RefreshIntent {
+    path: PathBuf,
+}
+
+impl RefreshIntent {
+    pub(super) fn new(plan: &Plan) -> Self {
+        let dir = state::dir(&plan.lake_dir, &plan.config.id);
+        Self {
+            path: dir.join("full_refresh.json"),
+        }
+    }
+
+    /// Whether a refresh was started and not finished.
+    pub(super) fn pending(&self) -> bool {
+        self.path.exists()
+    }
+
+    pub(super) fn record(&self) -> Result<()> {
+        let started = chrono::Utc::now().to_rfc3339();
+        let text = serde_json::json!({ "full_refresh": { "started": started } }).to_string();
+        state::write_durably(&self.path, text.as_bytes())
+    }
+
+    pub(super) fn clear(&self) -> Result<()> {
+        state::remove_durably(&self.path)
+    }
 }

@@ -284,3 +284,74 @@ fn a_version_silver_cannot_score_with_is_refused_and_ingestion_goes_on() {
         "{stderr}"
     );
 }
+
+/// The model alerts of `lake`: (alert id, model version, reason), sorted.
+fn model_alerts(lake: &Lake) -> Vec<(String, String, String)> {
+    let alerts = lake
+        .read("gold/alerts")
+        .lazy()
+        .filter(col("detector").eq(lit("model")))
+        .collect()
+        .unwrap();
+    let cell = |c: &str| strings(&alerts, c);
+    let mut out: Vec<_> = cell("alert_id")
+        .into_iter()
+        .zip(cell("model_version"))
+        .zip(cell("reason"))
+        .map(|((a, v), r)| (a.unwrap(), v.unwrap_or_default(), r.unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// A crash between a batch's scores and its alerts, then the alias moves: recovery alerts from
+/// the committed scores (version 1), as the crash-free run did, and does not rescore.
+#[test]
+fn recovery_alerts_from_committed_scores_whatever_the_registry_says_by_then() {
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = tmp.path().join("registry");
+    let registry = registry.to_str().unwrap();
+    train_and_promote(tmp.path(), registry, 1);
+    let data = tmp.path().join("data");
+    generate(&data, 2_000, 1, 31, 0.0);
+    let land = |lake: &Lake| {
+        for entry in std::fs::read_dir(&data).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, lake.landing().join(path.file_name().unwrap())).unwrap();
+        }
+    };
+    let clean = Lake::new(
+        &tmp.path().join("clean"),
+        "stability_ms = 1",
+        &model_config(registry, ""),
+    );
+    land(&clean);
+    clean.run_with(&["run", "--once", "--drain"]);
+    let expected = model_alerts(&clean);
+    assert!(!expected.is_empty() && expected.iter().all(|(_, v, _)| v == "1"));
+
+    // Kill right after the scores commit until a kill lands before the alerts commit.
+    let mut crashed = None;
+    for attempt in 0..30 {
+        let lake = Lake::new(
+            &tmp.path().join(format!("crashed-{attempt}")),
+            "stability_ms = 1",
+            &model_config(registry, ""),
+        );
+        land(&lake);
+        let killed = lake.kill_after_commits(&["run", "--once"], "gold/scored_transactions", 2);
+        if killed && lake.commits("gold/alerts") == 1 {
+            crashed = Some(lake);
+            break;
+        }
+    }
+    let crashed = crashed.expect("a kill between the scores and the alerts commits in 30 tries");
+    train_and_promote(tmp.path(), registry, 2);
+    crashed.run_with(&["run", "--once", "--drain"]);
+    assert_eq!(model_alerts(&crashed), expected);
+    assert_eq!(
+        sorted_strings(&crashed.read("gold/scored_transactions"), "model_version"),
+        sorted_strings(&clean.read("gold/scored_transactions"), "model_version"),
+        "the batch was not rescored"
+    );
+}

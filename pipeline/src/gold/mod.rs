@@ -35,6 +35,11 @@ use model::ModelSlot;
 use watermark::EventBuffer;
 
 pub const SCORED_AT: &str = "scored_at";
+/// The threshold a row's score was flagged against, and the model URI that scored it: with
+/// them a scored row alone gives its alert (recovery alerts from committed scores, whatever
+/// the registry says by then).
+pub const SCORE_THRESHOLD: &str = "score_threshold";
+pub const MODEL_URI: &str = "model_uri";
 
 /// A batch's rows with their scores.
 pub struct Scored {
@@ -115,7 +120,7 @@ impl Gold {
     ) -> Result<Detected> {
         let mut events = Vec::new();
         let mut alerts = match self.model.as_ref() {
-            Some(slot) => model_alerts::alerts(slot, scored, &self.ctx)?,
+            Some(slot) => model_alerts::alerts(slot.config(), scored, &self.ctx)?,
             None => Vec::new(),
         };
         for d in &mut self.detectors {
@@ -166,7 +171,14 @@ impl Gold {
                     current.resolved.version,
                 )
                 .explain(slot.config().explain);
-                let (scored, _) = scorer.score(silver)?;
+                let (mut scored, _) = scorer.score(silver)?;
+                let threshold = slot
+                    .config()
+                    .alert_threshold
+                    .unwrap_or(-current.forest.offset());
+                scored.with_column(Column::new(SCORE_THRESHOLD.into(), vec![threshold; n]))?;
+                let uri = current.resolved.uri.as_str();
+                scored.with_column(Column::new(MODEL_URI.into(), vec![uri; n]))?;
                 (scored, current.resolved.version)
             }
             None => {
@@ -248,6 +260,8 @@ pub fn score_columns() -> Vec<(&'static str, DataType)> {
         (MODEL_NAME, DataType::String),
         (MODEL_VERSION, DataType::Int64),
         (TOP_FEATURES, DataType::List(Box::new(DataType::String))),
+        (SCORE_THRESHOLD, DataType::Float64),
+        (MODEL_URI, DataType::String),
     ]
 }
 

@@ -1,21 +1,19 @@
 //! The model's alerts: one per row it flags (or scores at or above `alert_threshold`), with
-//! the score, the threshold and the features that isolated the row most.
+//! the score, the threshold and the features that isolated the row most. Everything comes
+//! from the scored rows (version, URI and threshold included), so the alerts of committed
+//! scores are the same whatever model the registry resolves later.
 
 use polars::prelude::*;
 
 use super::alerts::{Alert, AlertKind, Measures};
 use super::detectors::{Context, RowIds, as_strings, micros};
-use super::model::{Loaded, ModelSlot};
+use super::{MODEL_URI, SCORE_THRESHOLD};
 use crate::config::ModelConfig;
 use crate::error::Result;
-use isolake_score::scorer::{ANOMALY_SCORE, IS_ANOMALY, TOP_FEATURES};
+use isolake_score::scorer::{ANOMALY_SCORE, IS_ANOMALY, MODEL_VERSION, TOP_FEATURES};
 
-/// The alerts of a scored batch (none without a loaded model).
-pub fn alerts(slot: &ModelSlot, scored: &DataFrame, ctx: &Context) -> Result<Vec<Alert>> {
-    let Some(current) = slot.current() else {
-        return Ok(Vec::new());
-    };
-    let config = slot.config();
+/// The alerts of a scored batch (none for rows no model scored).
+pub fn alerts(config: &ModelConfig, scored: &DataFrame, ctx: &Context) -> Result<Vec<Alert>> {
     let hit = flagged_rows(scored, config.alert_threshold)?;
     if hit.is_empty() {
         return Ok(Vec::new());
@@ -34,7 +32,10 @@ pub fn alerts(slot: &ModelSlot, scored: &DataFrame, ctx: &Context) -> Result<Vec
     };
     let scores = flagged.column(ANOMALY_SCORE)?.f64()?.clone();
     let top = flagged.column(TOP_FEATURES)?.list()?.clone();
-    let threshold = config.alert_threshold.unwrap_or(-current.forest.offset());
+    let thresholds = flagged.column(SCORE_THRESHOLD)?.f64()?.clone();
+    let uris = flagged.column(MODEL_URI)?.str()?.clone();
+    let versions = flagged.column(MODEL_VERSION)?.cast(&DataType::Int64)?;
+    let versions = versions.i64()?;
     let mut out = Vec::with_capacity(hit.len());
     for (i, (score, names)) in scores.iter().zip(top.amortized_iter()).enumerate() {
         let mut features: Vec<String> = Vec::with_capacity(config.explain);
@@ -50,9 +51,21 @@ pub fn alerts(slot: &ModelSlot, scored: &DataFrame, ctx: &Context) -> Result<Vec
             key,
             score,
         };
-        out.push(alert(config, current, threshold, row, features));
+        let model = ScoredBy {
+            uri: uris.get(i).unwrap_or_default().to_string(),
+            version: versions.get(i).map(|v| v as u64),
+            threshold: thresholds.get(i).unwrap_or(f64::NAN),
+        };
+        out.push(alert(config, &model, row, features));
     }
     Ok(out)
+}
+
+/// The model that scored a row, as the row records it.
+struct ScoredBy {
+    uri: String,
+    version: Option<u64>,
+    threshold: f64,
 }
 
 /// The rows to alert on.
@@ -80,18 +93,13 @@ struct Row {
     score: Option<f64>,
 }
 
-fn alert(
-    config: &ModelConfig,
-    current: &Loaded,
-    threshold: f64,
-    row: Row,
-    features: Vec<String>,
-) -> Alert {
+fn alert(config: &ModelConfig, model: &ScoredBy, row: Row, features: Vec<String>) -> Alert {
+    let threshold = model.threshold;
     let reason = format!(
         "anomaly score {:.3} ≥ {:.3} ({}); isolated mostly by {}",
         row.score.unwrap_or(f64::NAN),
         threshold,
-        current.resolved.uri,
+        model.uri,
         if features.is_empty() {
             "-".to_string()
         } else {
@@ -110,9 +118,9 @@ fn alert(
             anomaly_score: row.score,
             threshold,
             top_features: features,
-            model: current.resolved.uri.clone(),
+            model: model.uri.clone(),
         },
         reason,
-        model_version: current.resolved.version,
+        model_version: model.version,
     }
 }

@@ -12,6 +12,7 @@ use polars::prelude::*;
 
 use super::dimensions::Lookup;
 use super::{Detected, Gold, Scored, alerts, state};
+use crate::bronze::BATCH_ID;
 use crate::committer::Committer;
 use crate::config::Config;
 use crate::error::{Inconsistency, Result};
@@ -20,6 +21,7 @@ use crate::plan::Plan;
 use crate::plan::gold::GoldPlan;
 use crate::source::progress::{BatchProgress, Step};
 use crate::tables::{GoldTables, app_batch};
+use isolake_score::scorer::MODEL_VERSION;
 
 /// What gold did in one batch (for the summary and the metrics).
 #[derive(Debug, Clone, Default)]
@@ -44,6 +46,9 @@ pub struct GoldStage {
     alert_keys: Vec<String>,
     state_dir: PathBuf,
     committer: Committer,
+    /// The last batch `scored_transactions` holds: a batch up to it is being recovered, and
+    /// its committed scores are reused (never rescored with whatever model resolves now).
+    scored_at: u64,
 }
 
 impl GoldStage {
@@ -64,6 +69,7 @@ impl GoldStage {
             alert_keys: gold.alert_keys.clone(),
             state_dir: state::dir(&plan.lake_dir, &config.id),
             committer,
+            scored_at: 0,
         })
     }
 
@@ -75,9 +81,18 @@ impl GoldStage {
         drain: bool,
     ) -> Result<GoldOutcome> {
         let started = Instant::now();
-        let (scored, staged, detected) = self.score_and_detect(batch, silver, drain)?;
-        let commit = self.committer.commit(batch, Step::Gold).build()?;
-        self.tables.scored.commit_staged(staged, commit).await?;
+        let (scored, detected) = if batch <= self.scored_at {
+            let scored = self.committed_scores(batch).await?;
+            let gold = &mut self.gold;
+            let detected =
+                tokio::task::block_in_place(|| gold.detect(silver, &scored.frame, batch, drain))?;
+            (scored, detected)
+        } else {
+            let (scored, staged, detected) = self.score_and_detect(batch, silver, drain)?;
+            let commit = self.committer.commit(batch, Step::Gold).build()?;
+            self.tables.scored.commit_staged(staged, commit).await?;
+            (scored, detected)
+        };
         let (snapshot, buffer) = self.gold.snapshot(self.committer.pipeline(), batch)?;
         let state_name = state::save(&self.state_dir, snapshot, buffer)?;
         self.commit_detected(batch, &detected, state_name).await?;
@@ -159,12 +174,43 @@ impl GoldStage {
         Ok(())
     }
 
+    /// The scores `scored_transactions` holds for `batch` (recovery after a crash between its
+    /// scores and its alerts): the model alerts come from them as they were.
+    async fn committed_scores(&mut self, batch: u64) -> Result<Scored> {
+        self.tables.scored.refresh().await?;
+        let frame = self
+            .tables
+            .scored
+            .scan()?
+            .filter(col(BATCH_ID).eq(lit(batch as i64)))
+            .collect()?;
+        let model_version = frame
+            .column(MODEL_VERSION)?
+            .cast(&DataType::Int64)?
+            .i64()?
+            .iter()
+            .flatten()
+            .next()
+            .map(|v| v as u64);
+        tracing::info!(
+            batch,
+            rows = frame.height(),
+            "gold: reusing the committed scores"
+        );
+        Ok(Scored {
+            frame,
+            model_version,
+            events: Vec::new(),
+        })
+    }
+
     /// Restores gold's state as of its last committed batch and returns that batch (0 when
     /// it has none yet).
     pub async fn restore(&mut self) -> Result<u64> {
         let id = self.committer.pipeline().to_string();
         let scored_at = app_batch(&self.tables.scored, &id).await?;
         let alerts_at = app_batch(&self.tables.alerts, &id).await?;
+        self.scored_at = scored_at;
         self.gold.reset()?;
         if alerts_at == 0 {
             return Ok(0);

@@ -74,3 +74,146 @@ fn files_landed_out_of_name_order_give_the_same_alerts_in_one_batch_or_many() {
     assert_eq!(alerts_and_late(&many), expected, "one batch per file");
     assert_eq!(alerts_and_late(&one), expected, "one batch of all three");
 }
+
+/// Generated day of transactions in 12 files, landed in 6 groups whose order is not the name
+/// order; each file gets its own landing time, in landing order, and is renamed into place.
+struct Landing {
+    files: Vec<std::path::PathBuf>,
+    groups: Vec<std::ops::Range<usize>>,
+    stage: std::path::PathBuf,
+}
+
+impl Landing {
+    fn new(dir: &std::path::Path) -> Self {
+        let source = dir.join("generated");
+        isolake_tests::lake::generate(&source, 6_000, 12, 17, 0.0);
+        let mut files: Vec<_> = std::fs::read_dir(&source)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        // Landing order: the halves of the day swapped, so name order is not landing order.
+        files.rotate_left(6);
+        let groups = vec![0..1, 1..4, 4..5, 5..7, 7..10, 10..12];
+        let stage = dir.join("stage");
+        std::fs::create_dir_all(&stage).unwrap();
+        Self {
+            files,
+            groups,
+            stage,
+        }
+    }
+
+    /// Lands group `g` into `lake` (each file staged, given its landing time, renamed in);
+    /// returns the lines landed so far.
+    fn land(&self, lake: &Lake, g: usize) -> usize {
+        for i in self.groups[g].clone() {
+            let file = &self.files[i];
+            let name = file.file_name().unwrap();
+            let staged = self.stage.join(name);
+            std::fs::copy(file, &staged).unwrap();
+            let landed = SystemTime::now() - Duration::from_secs(60 * (20 - i as u64));
+            std::fs::File::options()
+                .write(true)
+                .open(&staged)
+                .unwrap()
+                .set_modified(landed)
+                .unwrap();
+            std::fs::rename(&staged, lake.landing().join(name)).unwrap();
+        }
+        isolake_tests::lake::count_lines(&lake.landing())
+    }
+}
+
+/// Silver's ids, the alerts and the rows counted late.
+fn outcome(lake: &Lake) -> (Vec<String>, Vec<String>, i64) {
+    (
+        sorted_strings(&lake.read("silver"), "transaction_id"),
+        sorted_strings(&lake.read("gold/alerts"), "alert_id"),
+        event_sum(&lake.read("event_log"), "gold", "late"),
+    )
+}
+
+const GENERATED: &str = "trigger_interval = \"50ms\"\n";
+
+fn generated_lake(dir: &std::path::Path, max_files: usize) -> Lake {
+    let lake = Lake::new(
+        dir,
+        &format!("stability_ms = 1\nmax_files_per_batch = {max_files}"),
+        "[[detectors]]\nname = \"stl\"\nkind = \"small_then_large\"\nwindow = \"60s\"\n",
+    );
+    let config = lake.dir.join("isolake.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{GENERATED}{text}")).unwrap();
+    lake
+}
+
+fn bronze_rows(lake: &Lake) -> usize {
+    let log = lake.dir.join("lake/bronze/_delta_log");
+    if log.is_dir() {
+        lake.read("bronze").height()
+    } else {
+        0
+    }
+}
+
+#[test]
+fn one_run_continuous_restarts_kills_and_triggered_runs_give_one_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let landing = Landing::new(tmp.path());
+    let groups = landing.groups.len();
+
+    // (i) Everything landed, one triggered run.
+    let single = generated_lake(&tmp.path().join("single"), 1000);
+    for g in 0..groups {
+        landing.land(&single, g);
+    }
+    single.run_with(&["run", "--once", "--drain"]);
+    let expected = outcome(&single);
+    assert!(!expected.1.is_empty(), "the day has small-then-large pairs");
+
+    // (iv) A triggered run after each group, batches of one or two files.
+    let triggered = generated_lake(&tmp.path().join("triggered"), 2);
+    for g in 0..groups {
+        landing.land(&triggered, g);
+        triggered.run_once();
+    }
+    triggered.run_with(&["run", "--once", "--drain"]);
+    assert_eq!(outcome(&triggered), expected, "triggered runs");
+
+    // (ii) Continuous, stopped with SIGTERM after every second group and started again.
+    let stopped = generated_lake(&tmp.path().join("stopped"), 1000);
+    let mut child = None;
+    for g in 0..groups {
+        let run = child.get_or_insert_with(|| stopped.spawn(&["run", "--continuous"]));
+        let lines = landing.land(&stopped, g);
+        isolake_tests::eventually(Duration::from_secs(60), "bronze to hold the group", || {
+            assert!(
+                run.try_wait().unwrap().is_none(),
+                "the run exited by itself"
+            );
+            (bronze_rows(&stopped) == lines).then_some(())
+        });
+        if g % 2 == 1 {
+            let run = child.take().unwrap();
+            run.sigterm().unwrap();
+            assert!(run.wait_with_output().unwrap().status.success());
+        }
+    }
+    drop(child);
+    stopped.run_with(&["run", "--once", "--drain"]);
+    assert_eq!(
+        outcome(&stopped),
+        expected,
+        "continuous with SIGTERM restarts"
+    );
+
+    // (iii) Continuous, SIGKILLed right after its first bronze commit of each group.
+    let killed = generated_lake(&tmp.path().join("killed"), 1000);
+    for g in 0..groups {
+        landing.land(&killed, g);
+        killed.kill_after_commits(&["run", "--continuous"], "bronze", 1);
+    }
+    killed.run_with(&["run", "--once", "--drain"]);
+    assert_eq!(outcome(&killed), expected, "continuous with kill -9");
+}

@@ -83,3 +83,47 @@ fn a_full_refresh_killed_anywhere_is_finished_by_the_next_start() {
         "the refresh is recorded as finished"
     );
 }
+
+/// The gold state a restart needs is found after log cleanup removed the alerts commit that
+/// names it (the table reads from its checkpoint, the snapshot from its batch number).
+#[test]
+fn gold_state_is_found_after_the_alerts_log_is_cleaned_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let limits = "stability_ms = 1\nmax_files_per_batch = 1";
+    let clean = Lake::new(&tmp.path().join("clean"), limits, STL);
+    let cleaned = Lake::new(&tmp.path().join("cleaned"), limits, STL);
+    let staged = tmp.path().join("staged");
+    generate(&staged, 3_000, 6, 21, 0.0);
+    let mut files: Vec<_> = std::fs::read_dir(&staged)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let land = |lake: &Lake, part: &[std::path::PathBuf]| {
+        for f in part {
+            std::fs::copy(f, lake.landing().join(f.file_name().unwrap())).unwrap();
+        }
+    };
+    land(&clean, &files);
+    clean.run_with(&["run", "--once", "--drain"]);
+
+    land(&cleaned, &files[..3]);
+    cleaned.run_once();
+    // A later commit without the batch's progress (a compaction), a checkpoint, and log
+    // cleanup: the commits before the checkpoint are gone, the one naming the state with them.
+    cleaned.run_with(&["optimize", "alerts", "--zorder-by", "detector"]);
+    let alerts = cleaned.dir.join("lake/gold/alerts");
+    let location = alerts.to_string_lossy().into_owned();
+    let checkpointed = isolake_tests::lake::block_on(async move {
+        let mut table = isolake_data::lake::LakeTable::open(&location).await.unwrap();
+        table.checkpoint().await.unwrap();
+        table.version()
+    });
+    for version in 0..checkpointed {
+        let commit = alerts.join(format!("_delta_log/{version:020}.json"));
+        std::fs::remove_file(commit).unwrap();
+    }
+    land(&cleaned, &files[3..]);
+    cleaned.run_with(&["run", "--once", "--drain"]);
+    assert_eq!(derived(&cleaned), derived(&clean));
+}

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use isolake_tests::eventually;
-use isolake_tests::lake::{Lake, count_lines, generate, sorted_strings};
+use isolake_tests::lake::{Lake, count_lines, event_sum, generate, sorted_strings};
 use polars::prelude::*;
 
 /// SIGKILL 25 times, each right after the run under test committed to a table (bronze, silver
@@ -79,6 +79,19 @@ fn crashes_at_random_moments_lose_and_duplicate_nothing() {
         .flatten()
         .collect();
     assert_eq!(batches.len(), bronze_events.height());
+    // ... and the event log counts what a crash-free run counts, flow by flow.
+    for (flow, column) in [
+        ("bronze", "rows_in"),
+        ("bronze", "files"),
+        ("silver", "rows_out"),
+        ("quarantine", "rows_out"),
+    ] {
+        assert_eq!(
+            event_sum(&crashed.read("event_log"), flow, column),
+            event_sum(&clean.read("event_log"), flow, column),
+            "{flow} {column}"
+        );
+    }
 }
 
 #[test]

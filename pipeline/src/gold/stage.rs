@@ -215,9 +215,13 @@ impl GoldStage {
         if alerts_at == 0 {
             return Ok(0);
         }
-        let name = state_named_by(&self.tables.alerts, &id, alerts_at)
-            .await?
-            .ok_or(Inconsistency::NoDetectorState { batch: alerts_at })?;
+        // The commit names its snapshot; once log cleanup removed that commit, the name
+        // follows from the batch (the state directory keeps the last batches' snapshots).
+        let name = match state_named_by(&self.tables.alerts, &id, alerts_at).await? {
+            Some(name) => name,
+            None => state::name_of(&self.state_dir, alerts_at)
+                .ok_or(Inconsistency::NoDetectorState { batch: alerts_at })?,
+        };
         let (snapshot, buffer) = state::load(&self.state_dir, &name)?;
         self.gold.restore(snapshot, buffer)?;
         Ok(alerts_at.min(scored_at))

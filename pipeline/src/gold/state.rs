@@ -46,6 +46,7 @@ pub fn save(dir: &Path, mut snapshot: Snapshot, buffer: Option<&DataFrame>) -> R
                 .map_err(|e| Error::io(parent, e))?;
         }
     }
+    // `name_of` relies on this name.
     let stem = format!("gold-{:012}", snapshot.batch);
     snapshot.buffer = None;
     if let Some(buffer) = buffer.filter(|b| b.height() > 0) {
@@ -58,6 +59,12 @@ pub fn save(dir: &Path, mut snapshot: Snapshot, buffer: Option<&DataFrame>) -> R
     let name = format!("{stem}.json");
     write_atomic(&dir.join(&name), &serde_json::to_vec(&snapshot)?)?;
     Ok(name)
+}
+
+/// The name `save` gave the snapshot of `batch`, if it is in `dir`.
+pub fn name_of(dir: &Path, batch: u64) -> Option<String> {
+    let name = format!("gold-{batch:012}.json");
+    dir.join(&name).is_file().then_some(name)
 }
 
 /// Reads a snapshot named by a commit.

@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use polars::prelude::*;
 
-use super::Pipeline;
+use super::{Pipeline, bronze_event};
 use crate::bronze::{BATCH_ID, SOURCE_FILE, SOURCE_LINE};
 use crate::error::{Inconsistency, Result};
 use crate::event_log::{Flow, FlowEvent, Status};
 use crate::schema_change;
-use crate::source::progress::Step;
+use crate::source::progress::{self, Step};
 use crate::tables::app_batch;
 
 /// A temporary column: a row's file's place in its batch.
@@ -97,6 +97,16 @@ impl Pipeline {
             ..Default::default()
         };
         if batch > events_at {
+            // The bronze row the crash kept from the event log, from bronze's own commit.
+            if let Some((Step::Bronze, files)) =
+                progress::batch_commit(&self.tables.bronze, &self.config().id, batch).await?
+            {
+                let bytes = files.iter().map(|f| f.size).sum();
+                events.insert(
+                    0,
+                    bronze_event(batch, &bronze_rows, &out, &files, bytes, (0, 0)),
+                );
+            }
             for e in &mut events {
                 e.status = Status::Recovered;
                 e.duration_ms = started.elapsed().as_millis() as u64;

@@ -80,6 +80,26 @@ pub async fn owner(bronze: &LakeTable) -> Result<Option<String>> {
     Ok(None)
 }
 
+/// What bronze's commit of `batch` (by pipeline `id`) records: its step and the files it read;
+/// searched from the newest commit back (recovery asks for the last few batches only).
+pub async fn batch_commit(
+    bronze: &LakeTable,
+    id: &str,
+    batch: u64,
+) -> Result<Option<(Step, Vec<SourceFile>)>> {
+    for version in (0..=bronze.version()).rev() {
+        let Some(info) = bronze.version_info(version).await? else {
+            break;
+        };
+        match BatchProgress::from_commit_info(&info.commit_info) {
+            Some(p) if p.pipeline == id && p.batch == batch => return Ok(Some((p.flow, p.files))),
+            Some(p) if p.pipeline == id && p.batch < batch => break,
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
 /// Every file the pipeline's committed batches read: path → the version of it last read.
 #[derive(Debug, Default, Clone)]
 pub struct SeenFiles {

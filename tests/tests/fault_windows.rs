@@ -115,7 +115,9 @@ fn gold_state_is_found_after_the_alerts_log_is_cleaned_up() {
     let alerts = cleaned.dir.join("lake/gold/alerts");
     let location = alerts.to_string_lossy().into_owned();
     let checkpointed = isolake_tests::lake::block_on(async move {
-        let mut table = isolake_data::lake::LakeTable::open(&location).await.unwrap();
+        let mut table = isolake_data::lake::LakeTable::open(&location)
+            .await
+            .unwrap();
         table.checkpoint().await.unwrap();
         table.version()
     });

@@ -119,6 +119,20 @@ impl Runner {
     pub async fn run_once(&mut self) -> Result<RunSummary> {
         self.skip_existing_if_asked().await?;
         let stability = self.pipeline.config().source.stability;
+        // A backlog of many small batches needs compaction as much as a continuous run:
+        // deltalake replays every live file at each commit, so without it each batch costs
+        // more than the one before.
+        self.compactor = AutoCompactor::new(self.pipeline.config(), self.metrics.clone());
+        let outcome = self.drain_landing(stability).await;
+        if let Some(mut compactor) = self.compactor.take() {
+            compactor.finish();
+        }
+        outcome?;
+        Ok(std::mem::take(&mut self.summary))
+    }
+
+    /// Triggered mode's loop: batches until nothing is left or waiting.
+    async fn drain_landing(&mut self, stability: Duration) -> Result<()> {
         loop {
             let poll = self.poll().await?;
             if self.shutdown.requested() || (poll.processed == 0 && poll.waiting == 0) {
@@ -133,7 +147,7 @@ impl Runner {
                 }
             }
         }
-        Ok(std::mem::take(&mut self.summary))
+        Ok(())
     }
 
     /// Continuous mode: a watcher for low latency plus a full listing every trigger

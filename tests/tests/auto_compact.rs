@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use isolake_data::polars::prelude::*;
-use isolake_tests::lake::{Lake, block_on, generate, metric};
+use isolake_tests::lake::{Lake, block_on, generate, metric, sorted_strings};
 use isolake_tests::{eventually_with, free_port};
 
 /// Scrapes `/metrics` until `series` reaches `at_least` (the last scrape shown on a timeout).
@@ -149,4 +149,30 @@ fn continuous_runs_compact_small_files_without_changing_any_result() {
     assert_eq!(lake.read("bronze").height(), bronze);
     let silver = lake.read("silver").height();
     assert_eq!(lake.read("gold/scored_transactions").height(), silver);
+}
+
+/// A triggered run over a backlog compacts as it goes too (else every batch would cost more
+/// than the one before): fewer live files than batches, and the same silver as without it.
+#[test]
+fn triggered_runs_over_a_backlog_compact_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut silvers = Vec::new();
+    for every in [2, 0] {
+        let lake = Lake::new(
+            &tmp.path().join(format!("every-{every}")),
+            "stability_ms = 1\nmax_files_per_batch = 1",
+            &format!("[maintenance]\nauto_compact_every = {every}\n"),
+        );
+        generate(&lake.landing(), 1_200, 12, 6, 0.02);
+        lake.run_once();
+        let files = live_files(&tmp.path().join(format!("every-{every}/lake/silver")));
+        if every == 0 {
+            assert_eq!(files, 12, "one file per batch without compaction");
+        } else {
+            assert!(files < 12, "{files} live files after 12 batches");
+        }
+        let silver = lake.read("silver");
+        silvers.push((silver.height(), sorted_strings(&silver, "transaction_id")));
+    }
+    assert_eq!(silvers[0], silvers[1]);
 }

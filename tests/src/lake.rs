@@ -89,10 +89,7 @@ impl Lake {
     /// first must have succeeded.
     pub fn kill_after_commits(&self, args: &[&str], table: &str, n: usize) -> bool {
         use std::os::unix::process::ExitStatusExt;
-        let commits = || {
-            let log = self.dir.join("lake").join(table).join("_delta_log");
-            if log.is_dir() { self.commits(table) } else { 0 }
-        };
+        let commits = || self.commits(table);
         let target = commits() + n;
         let mut child = self.spawn(args);
         let killed = loop {
@@ -114,11 +111,13 @@ impl Lake {
         killed
     }
 
-    /// How many commits `<lake>/<table>`'s log holds.
+    /// How many commits `<lake>/<table>`'s log holds (0 before the table exists).
     pub fn commits(&self, table: &str) -> usize {
         let log = self.dir.join("lake").join(table).join("_delta_log");
-        std::fs::read_dir(&log)
-            .unwrap_or_else(|e| panic!("list {}: {e}", log.display()))
+        let Ok(entries) = std::fs::read_dir(&log) else {
+            return 0;
+        };
+        entries
             .filter_map(|e| e.ok())
             .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
             .count()
@@ -131,6 +130,14 @@ impl Lake {
             .expect("isolake-pipeline starts")
     }
 }
+
+/// A small-then-large detector over the canonical record, with a one-minute window.
+pub const SMALL_THEN_LARGE: &str = r#"
+[[detectors]]
+name = "stl"
+kind = "small_then_large"
+window = "60s"
+"#;
 
 /// The latest version of the Delta table at `path`, read with isolake's reader.
 pub fn read_table(path: &Path) -> DataFrame {

@@ -7,12 +7,7 @@ use std::collections::BTreeSet;
 
 use isolake_tests::lake::{Lake, generate, sorted_strings};
 
-const STL: &str = r#"
-[[detectors]]
-name = "stl"
-kind = "small_then_large"
-window = "60s"
-"#;
+const STL: &str = isolake_tests::lake::SMALL_THEN_LARGE;
 
 /// A stricter expectation, added before the refreshes: they must apply it to every batch.
 fn tighten(lake: &Lake) {

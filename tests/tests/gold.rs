@@ -113,12 +113,7 @@ fn flink_alerts_do_not_depend_on_batches_or_restarts() {
     assert_flink_alerts(&restarted, "a restart after every row");
 }
 
-const STL: &str = r#"
-[[detectors]]
-name = "stl"
-kind = "small_then_large"
-window = "60s"
-"#;
+const STL: &str = isolake_tests::lake::SMALL_THEN_LARGE;
 
 /// Transaction ids by label kind, from isolake-gen's labels.csv.
 fn labelled(labels: &Path) -> HashMap<String, HashSet<String>> {

@@ -19,7 +19,7 @@ use crate::error::{Inconsistency, Result};
 use crate::event_log::{Flow, FlowEvent, Status};
 use crate::plan::Plan;
 use crate::plan::gold::GoldPlan;
-use crate::source::progress::{BatchProgress, Step};
+use crate::source::progress::{self, Step};
 use crate::tables::{GoldTables, app_batch};
 use isolake_score::scorer::MODEL_VERSION;
 
@@ -217,7 +217,8 @@ impl GoldStage {
         }
         // The commit names its snapshot; once log cleanup removed that commit, the name
         // follows from the batch (the state directory keeps the last batches' snapshots).
-        let name = match state_named_by(&self.tables.alerts, &id, alerts_at).await? {
+        let named = progress::of_batch(&self.tables.alerts, &id, alerts_at).await?;
+        let name = match named.and_then(|p| p.state) {
             Some(name) => name,
             None => state::name_of(&self.state_dir, alerts_at)
                 .ok_or(Inconsistency::NoDetectorState { batch: alerts_at })?,
@@ -234,23 +235,6 @@ impl GoldStage {
         out.push(&mut self.tables.scored);
         out
     }
-}
-
-/// The state snapshot the alerts commit of `batch` names.
-async fn state_named_by(table: &LakeTable, id: &str, batch: u64) -> Result<Option<String>> {
-    for version in (0..=table.version()).rev() {
-        let Some(info) = table.version_info(version).await? else {
-            break;
-        };
-        let ours = info
-            .app_transactions
-            .iter()
-            .any(|t| t.app_id == id && t.version == batch as i64);
-        if ours {
-            return Ok(BatchProgress::from_commit_info(&info.commit_info).and_then(|p| p.state));
-        }
-    }
-    Ok(None)
 }
 
 fn count_by_detector(detected: &Detected) -> Vec<(String, u64)> {

@@ -37,15 +37,6 @@ pub fn dir(lake_dir: &Path, pipeline: &str) -> PathBuf {
 
 /// Writes the snapshot of `batch` (and its buffer) atomically; returns the JSON file's name.
 pub fn save(dir: &Path, mut snapshot: Snapshot, buffer: Option<&DataFrame>) -> Result<String> {
-    if !dir.is_dir() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        // The new directory's own entry, so the files below it survive a power cut.
-        if let Some(parent) = dir.parent() {
-            std::fs::File::open(parent)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| Error::io(parent, e))?;
-        }
-    }
     // `name_of` relies on this name.
     let stem = format!("gold-{:012}", snapshot.batch);
     snapshot.buffer = None;
@@ -53,11 +44,12 @@ pub fn save(dir: &Path, mut snapshot: Snapshot, buffer: Option<&DataFrame>) -> R
         let name = format!("{stem}.parquet");
         let mut bytes = Vec::new();
         ParquetWriter::new(&mut bytes).finish(&mut buffer.clone())?;
-        write_atomic(&dir.join(&name), &bytes)?;
+        write_durably(&dir.join(&name), &bytes, false)?;
         snapshot.buffer = Some(name);
     }
     let name = format!("{stem}.json");
-    write_atomic(&dir.join(&name), &serde_json::to_vec(&snapshot)?)?;
+    // One directory sync covers both renames.
+    write_durably(&dir.join(&name), &serde_json::to_vec(&snapshot)?, true)?;
     Ok(name)
 }
 
@@ -100,37 +92,35 @@ pub fn prune(dir: &Path, batch: u64) {
     }
 }
 
-/// Writes `bytes` to `path` durably before the commit that names it: the file is synced, then
-/// renamed into place, then its directory is synced, so after a power cut the name is there
-/// with all its bytes, or the commit naming it is not.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_durably(path, bytes)
-}
-
-/// [`write_atomic`] for any file of the state directory (created if need be).
-pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.is_dir()) {
+/// Writes `bytes` to `path` durably, before the commit that names it: the file is synced,
+/// then renamed into place, then its directory is synced, so after a power cut the name is
+/// there with all its bytes, or the commit naming it is not. A missing directory is created
+/// (and its parent synced, so the new entry survives too). `sync`: false leaves the directory
+/// sync to the caller's last write.
+pub(crate) fn write_durably(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if !dir.is_dir() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        sync_dir(dir.parent().unwrap_or(Path::new(".")))?;
     }
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     file.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
     file.sync_all().map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))
+    if sync { sync_dir(dir) } else { Ok(()) }
 }
 
 /// Removes `path` (if there) and syncs its directory, so the removal survives a power cut.
 pub(crate) fn remove_durably(path: &Path) -> Result<()> {
     match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io(path, e)),
+        Ok(()) => sync_dir(path.parent().unwrap_or(Path::new("."))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
     }
-    let dir = path.parent().unwrap_or(Path::new("."));
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(dir, e))

@@ -98,14 +98,11 @@ impl Pipeline {
         };
         if batch > events_at {
             // The bronze row the crash kept from the event log, from bronze's own commit.
-            if let Some((Step::Bronze, files)) =
-                progress::batch_commit(&self.tables.bronze, &self.config().id, batch).await?
-            {
-                let bytes = files.iter().map(|f| f.size).sum();
-                events.insert(
-                    0,
-                    bronze_event(batch, &bronze_rows, &out, &files, bytes, (0, 0)),
-                );
+            let commit = progress::of_batch(&self.tables.bronze, &self.config().id, batch).await?;
+            if let Some(p) = commit.filter(|p| p.flow == Step::Bronze) {
+                let bytes = p.files.iter().map(|f| f.size).sum();
+                let event = bronze_event(batch, &bronze_rows, &out, &p.files, bytes, (0, 0));
+                events.insert(0, event);
             }
             for e in &mut events {
                 e.status = Status::Recovered;

@@ -98,7 +98,7 @@ impl RefreshIntent {
     pub(super) fn record(&self) -> Result<()> {
         let started = chrono::Utc::now().to_rfc3339();
         let text = serde_json::json!({ "full_refresh": { "started": started } }).to_string();
-        state::write_durably(&self.path, text.as_bytes())
+        state::write_durably(&self.path, text.as_bytes(), true)
     }
 
     pub(super) fn clear(&self) -> Result<()> {

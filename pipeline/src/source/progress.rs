@@ -66,38 +66,49 @@ impl BatchProgress {
     }
 }
 
-/// The pipeline that committed bronze's latest batch (found from the newest commit back,
-/// past maintenance commits that carry no progress), or `None` for a new lake.
-pub async fn owner(bronze: &LakeTable) -> Result<Option<String>> {
-    for version in (0..=bronze.version()).rev() {
-        let Some(info) = bronze.version_info(version).await? else {
+/// What [`newest`] does with a commit's progress.
+pub enum Look {
+    Take,
+    Skip,
+    Stop,
+}
+
+/// The progress of the newest commit of `table` that `look` takes, walking back from the
+/// latest version (start-up asks about the last few batches only); `None` once `look` stops
+/// or the log ends. Commits without progress (maintenance) are passed over.
+pub async fn newest(
+    table: &LakeTable,
+    mut look: impl FnMut(&BatchProgress) -> Look,
+) -> Result<Option<BatchProgress>> {
+    for version in (0..=table.version()).rev() {
+        let Some(info) = table.version_info(version).await? else {
             break;
         };
-        if let Some(progress) = BatchProgress::from_commit_info(&info.commit_info) {
-            return Ok(Some(progress.pipeline));
+        let Some(progress) = BatchProgress::from_commit_info(&info.commit_info) else {
+            continue;
+        };
+        match look(&progress) {
+            Look::Take => return Ok(Some(progress)),
+            Look::Skip => {}
+            Look::Stop => break,
         }
     }
     Ok(None)
 }
 
-/// What bronze's commit of `batch` (by pipeline `id`) records: its step and the files it read;
-/// searched from the newest commit back (recovery asks for the last few batches only).
-pub async fn batch_commit(
-    bronze: &LakeTable,
-    id: &str,
-    batch: u64,
-) -> Result<Option<(Step, Vec<SourceFile>)>> {
-    for version in (0..=bronze.version()).rev() {
-        let Some(info) = bronze.version_info(version).await? else {
-            break;
-        };
-        match BatchProgress::from_commit_info(&info.commit_info) {
-            Some(p) if p.pipeline == id && p.batch == batch => return Ok(Some((p.flow, p.files))),
-            Some(p) if p.pipeline == id && p.batch < batch => break,
-            _ => {}
-        }
-    }
-    Ok(None)
+/// The pipeline that committed bronze's latest batch, or `None` for a new lake.
+pub async fn owner(bronze: &LakeTable) -> Result<Option<String>> {
+    Ok(newest(bronze, |_| Look::Take).await?.map(|p| p.pipeline))
+}
+
+/// The progress pipeline `id`'s commit of `batch` to `table` records (its step, files, state).
+pub async fn of_batch(table: &LakeTable, id: &str, batch: u64) -> Result<Option<BatchProgress>> {
+    newest(table, |p| match p {
+        p if p.pipeline == id && p.batch == batch => Look::Take,
+        p if p.pipeline == id && p.batch < batch => Look::Stop,
+        _ => Look::Skip,
+    })
+    .await
 }
 
 /// Every file the pipeline's committed batches read: path → the version of it last read.

@@ -236,3 +236,67 @@ async fn missing_tables_and_bad_locations_are_clear_errors() {
     let err = LakeTable::open("").await.unwrap_err();
     assert!(err.to_string().contains("empty"), "{err}");
 }
+
+/// Expired log entries go after the commits that write a checkpoint (not after every commit,
+/// which would list the whole log each time), and never from a table that keeps its log.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_log_is_cleaned_after_checkpoints_and_kept_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let versions_left = |table: LakeTable| async move {
+        let mut left = Vec::new();
+        for v in 0..=table.version() {
+            if table.version_info(v).await.unwrap().is_some() {
+                left.push(v);
+            }
+        }
+        left
+    };
+    for keep in [false, true] {
+        let location = dir.path().join(format!("keep-{keep}"));
+        let location = location.to_str().unwrap();
+        let mut properties = std::collections::HashMap::from([
+            ("delta.checkpointInterval".to_string(), "5".to_string()),
+            (
+                "delta.logRetentionDuration".to_string(),
+                "interval 0 seconds".to_string(),
+            ),
+        ]);
+        if keep {
+            properties.insert("delta.enableExpiredLogCleanup".into(), "false".into());
+        }
+        let df = frame(&["a"], 1_704_067_200_000_000);
+        let options = CreateOptions {
+            properties,
+            ..Default::default()
+        };
+        let mut table = LakeTable::create(location, df.schema(), options)
+            .await
+            .unwrap();
+        for batch in 1..=9 {
+            table.append(&df, txn(batch)).await.unwrap();
+        }
+        // Version 9 wrote no checkpoint: what the cleanup after version 5's left is still
+        // there (deltalake keeps the entry just before the checkpoint, as it always did).
+        let expected: Vec<u64> = if keep {
+            (0..=9).collect()
+        } else {
+            (4..=9).collect()
+        };
+        assert_eq!(versions_left(table.clone()).await, expected, "keep: {keep}");
+        for batch in 10..=12 {
+            table.append(&df, txn(batch)).await.unwrap();
+        }
+        let expected: Vec<u64> = if keep {
+            (0..=12).collect()
+        } else {
+            (9..=12).collect()
+        };
+        assert_eq!(versions_left(table.clone()).await, expected, "keep: {keep}");
+        let reopened = LakeTable::open(location).await.unwrap();
+        assert_eq!(
+            reopened.app_version("pipeline-test").await.unwrap(),
+            Some(12)
+        );
+        assert_eq!(reopened.scan().unwrap().collect().unwrap().height(), 12);
+    }
+}

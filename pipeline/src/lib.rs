@@ -25,6 +25,7 @@ pub mod auto_compact;
 pub mod bronze;
 pub mod committer;
 pub mod config;
+pub mod durable;
 pub mod error;
 pub mod event_log;
 pub mod gold;

@@ -13,6 +13,8 @@ pub fn parse(location: &str) -> Result<Url> {
         location: location.to_string(),
         reason,
     };
+    // Every table operation starts here: deltalake must use isolake's local store first.
+    super::local_store::register();
     if location.trim().is_empty() {
         return Err(invalid("the location is empty".into()));
     }

@@ -12,6 +12,7 @@ use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
 use deltalake::kernel::{Action, MetadataExt, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::table::config::TablePropertiesExt;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
 use deltalake::{DeltaTable, DeltaTableBuilder};
 use polars::prelude::{DataFrame, Schema};
@@ -94,6 +95,8 @@ pub struct VersionInfo {
     pub commit_info: Map<String, Value>,
     /// The `txn` actions of the commit.
     pub app_transactions: Vec<AppTransaction>,
+    /// The table's id, when the commit holds a `metaData` action (always version 0).
+    pub table_id: Option<String>,
 }
 
 /// A Delta table at a loaded version.
@@ -345,7 +348,13 @@ impl LakeTable {
                 .map_err(deltalake::DeltaTableError::from)?;
             actions.push(Action::Metadata(metadata));
         }
-        let mut properties = CommitProperties::default().with_metadata(commit.metadata);
+        // deltalake cleans expired log entries after every commit, and that lists the whole
+        // `_delta_log` with a stat per entry: each commit would cost more the older the table.
+        // Entries can only go once a checkpoint covers them, so cleaning right after the
+        // commits that write a checkpoint removes the same entries (`clean_log_if_due`).
+        let mut properties = CommitProperties::default()
+            .with_metadata(commit.metadata)
+            .with_cleanup_expired_logs(Some(false));
         if let Some(txn) = commit.app_transaction {
             properties =
                 properties.with_application_transaction(Transaction::new(txn.app_id, txn.version));
@@ -366,7 +375,19 @@ impl LakeTable {
         // table would replay the whole file list a second time (its cost grows with the
         // number of live files).
         self.table.state = Some(finalized.snapshot());
+        self.clean_log_if_due(version).await?;
         Ok(version)
+    }
+
+    /// Cleans the expired log entries (as the table's properties say) after a commit that
+    /// wrote a checkpoint, the only commits after which an entry can become removable.
+    async fn clean_log_if_due(&self, version: u64) -> Result<()> {
+        let config = self.table.snapshot()?.table_config();
+        let interval = config.checkpoint_interval().get();
+        if config.enable_expired_log_cleanup() && version > 0 && version.is_multiple_of(interval) {
+            deltalake::checkpoints::cleanup_metadata(&self.table, None).await?;
+        }
+        Ok(())
     }
 
     /// Commits `staged` files when given (written earlier, e.g. in parallel), else appends
@@ -395,6 +416,12 @@ impl LakeTable {
         Ok(out)
     }
 
+    /// The id the table got at creation (from version 0's `metaData`), or `None` once that
+    /// entry is cleaned from the log. A table deleted and created again has another id.
+    pub async fn table_id(&self) -> Result<Option<String>> {
+        Ok(self.version_info(0).await?.and_then(|v| v.table_id))
+    }
+
     /// The commit information of one version, or `None` if its log entry is gone.
     pub async fn version_info(&self, version: u64) -> Result<Option<VersionInfo>> {
         let Some(bytes) = self.table.log_store().read_commit_entry(version).await? else {
@@ -406,6 +433,7 @@ impl LakeTable {
             operation: None,
             commit_info: Map::new(),
             app_transactions: Vec::new(),
+            table_id: None,
         };
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let action: Value = serde_json::from_slice(line)?;
@@ -416,6 +444,8 @@ impl LakeTable {
                     .and_then(Value::as_str)
                     .map(str::to_string);
                 info.commit_info = ci.clone();
+            } else if let Some(Value::Object(meta)) = action.get("metaData") {
+                info.table_id = meta.get("id").and_then(Value::as_str).map(str::to_string);
             } else if let Some(txn) = action.get("txn")
                 && let (Some(app_id), Some(v)) = (
                     txn.get("appId").and_then(Value::as_str),

@@ -97,6 +97,9 @@ pub struct Maintenance {
     pub target_file_bytes: Option<u64>,
     /// `delta.checkpointInterval` of tables the pipeline creates (`None`: deltalake's 100).
     pub checkpoint_interval: Option<u64>,
+    /// Bronze commits between checkpoints of the seen-files index (`None`:
+    /// [`crate::source::seen::CHECKPOINT_EVERY`]): start-up reads at most this many commits.
+    pub progress_checkpoint_every: Option<u64>,
 }
 
 /// Where files land and how they are picked.

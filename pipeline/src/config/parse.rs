@@ -154,6 +154,7 @@ fn parse_maintenance(w: &mut Walker<'_>, value: Option<&Value<'_>>) -> Maintenan
             "auto_compact_every",
             "target_file_bytes",
             "checkpoint_interval",
+            "progress_checkpoint_every",
         ],
     );
     if let Some(v) = get(table, "auto_compact_every") {
@@ -170,6 +171,10 @@ fn parse_maintenance(w: &mut Walker<'_>, value: Option<&Value<'_>>) -> Maintenan
     }
     if let Some(v) = get(table, "checkpoint_interval") {
         maintenance.checkpoint_interval = w.positive_integer("maintenance.checkpoint_interval", v);
+    }
+    if let Some(v) = get(table, "progress_checkpoint_every") {
+        maintenance.progress_checkpoint_every =
+            w.positive_integer("maintenance.progress_checkpoint_every", v);
     }
     maintenance
 }

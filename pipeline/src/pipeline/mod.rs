@@ -29,8 +29,9 @@ use crate::silver::refused::Refused;
 use crate::silver::{SilverBatch, SilverStage};
 use crate::source::SourceFile;
 use crate::source::listing::Candidate;
-use crate::source::progress::{SeenFiles, Step};
+use crate::source::progress::Step;
 use crate::source::reader::{self, ReadError, ReadFile, ReadSchema};
+use crate::source::seen::SeenFiles;
 use crate::tables::{Tables, app_batch};
 
 /// What one committed batch did.
@@ -120,7 +121,11 @@ impl Pipeline {
         };
         let tables = Tables::open(&plan).await?;
         let bronze_batch = app_batch(&tables.bronze, &plan.config.id).await?;
-        let seen = SeenFiles::load(&tables.bronze, &plan.config.id).await?;
+        let state_dir = crate::gold::state::dir(&plan.lake_dir, &plan.config.id);
+        let every = (plan.config.maintenance.progress_checkpoint_every)
+            .unwrap_or(crate::source::seen::CHECKPOINT_EVERY);
+        let seen = SeenFiles::load(&tables.bronze, &plan.config.id, &state_dir, every).await?;
+        tracing::debug!(commits = seen.commits_read, "seen-files index loaded");
         if let Some(owner) = seen.other_pipelines.iter().next() {
             return Err(start::lake_owned(&plan, owner));
         }
@@ -386,6 +391,7 @@ impl Pipeline {
             .into());
         }
         self.seen.record(sources);
+        self.seen.checkpoint_if_due(self.tables.bronze.version());
         self.next_batch = batch + 1;
         Ok(())
     }
@@ -437,6 +443,7 @@ impl Pipeline {
         if drain {
             self.seen.drains.insert(batch);
         }
+        self.seen.checkpoint_if_due(self.tables.bronze.version());
         self.next_batch = batch + 1;
         let out = self.silver.process(&empty, batch)?;
         let mut events = self.commit_silver(batch, &out, None).await?;

@@ -1,7 +1,8 @@
 //! Start-up: silver, quarantine, gold and the event log are caught up for the batches bronze
 //! holds but they do not (after a crash, or all of them after a full refresh), from bronze's
-//! rows of those batches — the only time a layer is re-read.
+//! rows of those batches — the only time a layer is re-read, once per range of batches.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use polars::prelude::*;
@@ -16,6 +17,9 @@ use crate::tables::app_batch;
 
 /// A temporary column: a row's file's place in its batch.
 const PLACE: &str = "__isolake_place";
+
+/// The most batches one bronze scan of a catch-up reads.
+const MAX_SPAN: u64 = 4096;
 
 impl Pipeline {
     /// Re-runs silver, quarantine, gold and the event log for the batches after the last one
@@ -45,12 +49,31 @@ impl Pipeline {
         self.silver.load_dedup(&self.tables.silver, from)?;
         let started = Instant::now();
         let mut totals = FlowEvent::new(Flow::FullRefresh, Status::Ok);
-        for batch in from..=bronze_batch {
-            let events = self.catch_up(batch, gold_at, events_at).await?;
-            totals.rows_in += events.rows_in;
-            totals.rows_out += events.rows_out;
-            totals.quarantined += events.quarantined;
-            totals.alerts += events.alerts;
+        // Bronze is read once per range of batches, not once per batch. A range starts at one
+        // batch and doubles while its rows stay within the batch byte limit (halving past it),
+        // so a long rebuild takes few scans and holds about one batch's worth in memory.
+        let budget = self.config().batch.max_bytes.max(1) as usize;
+        let (mut first, mut span) = (from, 1u64);
+        while first <= bronze_batch {
+            let last = bronze_batch.min(first.saturating_add(span - 1));
+            let mut rows = self.bronze_rows(first, last)?;
+            span = match rows.values().map(DataFrame::estimated_size).sum::<usize>() {
+                size if size > budget => (span / 2).max(1),
+                size if size <= budget / 2 => span.saturating_mul(2).min(MAX_SPAN),
+                _ => span,
+            };
+            for batch in first..=last {
+                let rows = match rows.remove(&batch) {
+                    Some(rows) => rows,
+                    None => DataFrame::empty_with_schema(&self.tables.bronze.schema()?),
+                };
+                let events = self.catch_up(batch, rows, gold_at, events_at).await?;
+                totals.rows_in += events.rows_in;
+                totals.rows_out += events.rows_out;
+                totals.quarantined += events.quarantined;
+                totals.alerts += events.alerts;
+            }
+            first = last + 1;
         }
         if full_refresh {
             totals.duration_ms = started.elapsed().as_millis() as u64;
@@ -67,17 +90,11 @@ impl Pipeline {
     async fn catch_up(
         &mut self,
         batch: u64,
+        bronze_rows: DataFrame,
         gold_at: Option<u64>,
         events_at: u64,
     ) -> Result<FlowEvent> {
         let started = Instant::now();
-        let bronze_rows = self
-            .tables
-            .bronze
-            .scan()?
-            .filter(col(BATCH_ID).eq(lit(batch as i64)))
-            .collect()?;
-        let bronze_rows = self.in_batch_order(bronze_rows)?;
         tracing::info!(
             batch,
             rows = bronze_rows.height(),
@@ -111,6 +128,30 @@ impl Pipeline {
             self.commit_events(Some(batch), events).await?;
         }
         Ok(totals)
+    }
+
+    /// Bronze's rows of batches `first..=last` (one scan), by batch, each in batch order.
+    fn bronze_rows(&self, first: u64, last: u64) -> Result<BTreeMap<u64, DataFrame>> {
+        let batch = col(BATCH_ID);
+        let rows = self
+            .tables
+            .bronze
+            .scan()?
+            .filter(
+                batch
+                    .clone()
+                    .gt_eq(lit(first as i64))
+                    .and(batch.lt_eq(lit(last as i64))),
+            )
+            .collect()?;
+        let mut out = BTreeMap::new();
+        for part in rows.partition_by_stable([BATCH_ID], true)? {
+            let Some(id) = part.column(BATCH_ID)?.i64()?.get(0) else {
+                continue;
+            };
+            out.insert(id as u64, self.in_batch_order(part)?);
+        }
+        Ok(out)
     }
 
     /// A batch's bronze rows in the order the batch read them: its files in the order its

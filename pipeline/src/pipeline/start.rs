@@ -98,10 +98,10 @@ impl RefreshIntent {
     pub(super) fn record(&self) -> Result<()> {
         let started = chrono::Utc::now().to_rfc3339();
         let text = serde_json::json!({ "full_refresh": { "started": started } }).to_string();
-        state::write_durably(&self.path, text.as_bytes(), true)
+        crate::durable::write_durably(&self.path, text.as_bytes(), true)
     }
 
     pub(super) fn clear(&self) -> Result<()> {
-        state::remove_durably(&self.path)
+        crate::durable::remove_durably(&self.path)
     }
 }

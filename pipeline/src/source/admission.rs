@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::SourceFile;
 use super::listing::{Candidate, Listing};
-use super::progress::SeenFiles;
+use super::seen::SeenFiles;
 use super::stability::StabilityTracker;
 use crate::config::SourceConfig;
 use crate::event_log::{Flow, FlowEvent, Status};

@@ -4,7 +4,8 @@
 //! admission  which listed files the next batches take (new, complete, not changed)
 //! listing    walk the landing dir: patterns, hidden/temporary names, symlink checks
 //! stability  a file is picked only once complete (renamed in, or unchanged for a while)
-//! progress   the files each committed batch read, rebuilt from bronze's Delta log
+//! progress   the files each committed batch read, recorded in bronze's Delta log
+//! seen       the index of every file read: a checkpoint plus the log after it
 //! json_line  one NDJSON line → borrowed fields (no map per line)
 //! reader     bytes → lines → typed cells, never dropping a line (corrupt/rescued columns)
 //! ```
@@ -14,6 +15,7 @@ mod json_line;
 pub mod listing;
 pub mod progress;
 pub mod reader;
+pub mod seen;
 pub mod stability;
 
 use serde::{Deserialize, Serialize};

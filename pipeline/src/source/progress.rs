@@ -4,9 +4,7 @@
 //! batch's rows, next to the `txn` (pipeline id, batch number). Both land in one atomic Delta
 //! commit, so the table and the progress can never disagree. At start-up the seen-file set is
 //! rebuilt from the log (bronze is created with `delta.enableExpiredLogCleanup = false` so
-//! those commits stay readable).
-
-use std::collections::HashMap;
+//! those commits stay readable), from its last checkpoint on (see `seen`).
 
 use isolake_data::lake::LakeTable;
 use serde::{Deserialize, Serialize};
@@ -109,62 +107,4 @@ pub async fn of_batch(table: &LakeTable, id: &str, batch: u64) -> Result<Option<
         _ => Look::Skip,
     })
     .await
-}
-
-/// Every file the pipeline's committed batches read: path → the version of it last read.
-#[derive(Debug, Default, Clone)]
-pub struct SeenFiles {
-    files: HashMap<String, SourceFile>,
-    /// Each file's place in the batch that read it: catching a batch up reads its rows in the
-    /// order the batch did (which rows are late depends on it).
-    places: HashMap<String, usize>,
-    /// Batches that drained gold's watermark buffer (`run --drain`): a replay must too.
-    pub drains: std::collections::HashSet<u64>,
-    /// Other pipeline ids that committed to this bronze (one lake holds one pipeline).
-    pub other_pipelines: std::collections::BTreeSet<String>,
-}
-
-impl SeenFiles {
-    /// Rebuilds the set from bronze's log (commits of pipeline `id` only).
-    pub async fn load(bronze: &LakeTable, id: &str) -> Result<Self> {
-        let mut seen = Self::default();
-        for version in bronze.versions().await? {
-            let Some(progress) = BatchProgress::from_commit_info(&version.commit_info) else {
-                continue;
-            };
-            if progress.pipeline != id {
-                seen.other_pipelines.insert(progress.pipeline);
-            } else {
-                seen.record(&progress.files);
-                if progress.flow == Step::Drain {
-                    seen.drains.insert(progress.batch);
-                }
-            }
-        }
-        Ok(seen)
-    }
-
-    pub fn record(&mut self, files: &[SourceFile]) {
-        for (place, f) in files.iter().enumerate() {
-            self.files.insert(f.path.clone(), f.clone());
-            self.places.insert(f.path.clone(), place);
-        }
-    }
-
-    /// The place of `path` in the batch that read it last.
-    pub fn place(&self, path: &str) -> Option<usize> {
-        self.places.get(path).copied()
-    }
-
-    pub fn get(&self, path: &str) -> Option<&SourceFile> {
-        self.files.get(path)
-    }
-
-    pub fn len(&self) -> usize {
-        self.files.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
-    }
 }

@@ -1,0 +1,232 @@
+//! The index of every landed file the pipeline's batches read (what Auto Loader keeps in its
+//! RocksDB), rebuilt at start-up from bronze's commits.
+//!
+//! Bronze keeps its whole log, so reading it from version 0 at every start would cost time in
+//! proportion to the lake's age. Instead a checkpoint of the index
+//! (`<lake>/_state/<id>/seen_files.json`) is written every [`CHECKPOINT_EVERY`] bronze
+//! commits, and start-up reads only the commits after the one it covers.
+//!
+//! The checkpoint is a cache of what bronze's log says, never a source of truth. It is
+//! written after the commits it covers, and it names the bronze table (its id) and the
+//! version it covers. One that does not match the table is ignored and the log is read from
+//! the start: a bronze created again, a version bronze does not have, a file that does not
+//! parse.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use isolake_data::lake::{LakeTable, VersionInfo};
+use serde::{Deserialize, Serialize};
+
+use super::SourceFile;
+use super::progress::{BatchProgress, Step};
+use crate::durable;
+use crate::error::Result;
+
+/// Bronze commits between two checkpoints (unless `maintenance.progress_checkpoint_every`
+/// says otherwise): start-up reads at most this many commit files.
+pub const CHECKPOINT_EVERY: u64 = 256;
+
+/// The checkpoint's name in the pipeline's state directory.
+pub const CHECKPOINT_FILE: &str = "seen_files.json";
+
+const FORMAT: u32 = 1;
+
+/// Every file the pipeline's committed batches read: path → the version of it last read.
+#[derive(Debug, Default, Clone)]
+pub struct SeenFiles {
+    files: HashMap<String, SourceFile>,
+    /// Each file's place in the batch that read it: catching a batch up reads its rows in the
+    /// order the batch did (which rows are late depends on it).
+    places: HashMap<String, usize>,
+    /// Batches that drained gold's watermark buffer (`run --drain`): a replay must too.
+    pub drains: HashSet<u64>,
+    /// Other pipeline ids that committed to this bronze (one lake holds one pipeline).
+    pub other_pipelines: BTreeSet<String>,
+    /// Where checkpoints go and what the last one covers (`None`: none written).
+    checkpoints: Option<Checkpoints>,
+    /// Bronze commit files read at start-up (after the checkpoint).
+    pub commits_read: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Checkpoints {
+    path: PathBuf,
+    every: u64,
+    pipeline: String,
+    table_id: String,
+    covered: Option<u64>,
+}
+
+/// The checkpoint file's content.
+#[derive(Serialize, Deserialize)]
+struct Checkpoint {
+    format: u32,
+    pipeline: String,
+    /// Bronze's table id: a table created again under the same path has another.
+    table_id: String,
+    /// The bronze version the index holds every commit of (inclusive).
+    version: u64,
+    /// Each file with its place in the batch that read it.
+    files: Vec<(SourceFile, usize)>,
+    drains: Vec<u64>,
+}
+
+impl SeenFiles {
+    /// Rebuilds the index of pipeline `id` from the checkpoint in `state_dir`, if it matches
+    /// `bronze`, and bronze's commits after it; then writes a checkpoint if one is due (one
+    /// every `every` bronze commits).
+    pub async fn load(bronze: &LakeTable, id: &str, state_dir: &Path, every: u64) -> Result<Self> {
+        let path = state_dir.join(CHECKPOINT_FILE);
+        let table_id = bronze.table_id().await?;
+        let checkpoint = table_id
+            .as_deref()
+            .and_then(|t| read_checkpoint(&path, id, t, bronze.version()));
+        let covered = checkpoint.as_ref().map(|c| c.version);
+        let mut seen = checkpoint.map(Self::from_checkpoint).unwrap_or_default();
+        let from = covered.map_or(0, |v| v + 1);
+        for version in from..=bronze.version() {
+            if let Some(info) = bronze.version_info(version).await? {
+                seen.apply(id, &info);
+                seen.commits_read += 1;
+            }
+        }
+        seen.checkpoints = table_id.map(|table_id| Checkpoints {
+            path,
+            every: every.max(1),
+            pipeline: id.to_string(),
+            table_id,
+            covered,
+        });
+        seen.checkpoint_if_due(bronze.version());
+        Ok(seen)
+    }
+
+    fn from_checkpoint(checkpoint: Checkpoint) -> Self {
+        let mut seen = Self {
+            drains: checkpoint.drains.into_iter().collect(),
+            ..Self::default()
+        };
+        for (file, place) in checkpoint.files {
+            seen.places.insert(file.path.clone(), place);
+            seen.files.insert(file.path.clone(), file);
+        }
+        seen
+    }
+
+    /// One bronze commit's progress, if it has any.
+    fn apply(&mut self, id: &str, info: &VersionInfo) {
+        let Some(progress) = BatchProgress::from_commit_info(&info.commit_info) else {
+            return;
+        };
+        if progress.pipeline != id {
+            self.other_pipelines.insert(progress.pipeline);
+            return;
+        }
+        self.record(&progress.files);
+        if progress.flow == Step::Drain {
+            self.drains.insert(progress.batch);
+        }
+    }
+
+    pub fn record(&mut self, files: &[SourceFile]) {
+        for (place, f) in files.iter().enumerate() {
+            self.files.insert(f.path.clone(), f.clone());
+            self.places.insert(f.path.clone(), place);
+        }
+    }
+
+    /// Writes a checkpoint covering bronze `version` when enough commits passed
+    /// since the last one. Call it only once the index holds every commit up to `version`.
+    /// A failed write is logged and costs only a longer start-up: the log has it all.
+    pub fn checkpoint_if_due(&mut self, version: u64) {
+        let Some(at) = &self.checkpoints else {
+            return;
+        };
+        let due = at
+            .covered
+            .map_or(version + 1, |c| version.saturating_sub(c));
+        if due < at.every || !self.other_pipelines.is_empty() {
+            return;
+        }
+        match self.write_checkpoint(at, version) {
+            Ok(()) => {
+                if let Some(at) = &mut self.checkpoints {
+                    at.covered = Some(version);
+                }
+            }
+            Err(e) => tracing::warn!("could not checkpoint the seen-files index: {e}"),
+        }
+    }
+
+    fn write_checkpoint(&self, at: &Checkpoints, version: u64) -> Result<()> {
+        let mut files: Vec<(SourceFile, usize)> = self
+            .files
+            .values()
+            .map(|f| (f.clone(), self.place(&f.path).unwrap_or(0)))
+            .collect();
+        files.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+        let mut drains: Vec<u64> = self.drains.iter().copied().collect();
+        drains.sort_unstable();
+        let checkpoint = Checkpoint {
+            format: FORMAT,
+            pipeline: at.pipeline.clone(),
+            table_id: at.table_id.clone(),
+            version,
+            files,
+            drains,
+        };
+        durable::write_durably(&at.path, &serde_json::to_vec(&checkpoint)?, false)
+    }
+
+    /// The place of `path` in the batch that read it last.
+    pub fn place(&self, path: &str) -> Option<usize> {
+        self.places.get(path).copied()
+    }
+
+    pub fn get(&self, path: &str) -> Option<&SourceFile> {
+        self.files.get(path)
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
+
+/// The checkpoint at `path` if it is pipeline `id`'s index of this bronze (`table_id`) at a
+/// version bronze has (≤ `latest`); otherwise `None`, and the log is read from the start.
+fn read_checkpoint(path: &Path, id: &str, table_id: &str, latest: u64) -> Option<Checkpoint> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!("ignoring the seen-files checkpoint {}: {e}", path.display());
+            return None;
+        }
+    };
+    let ignored = |why: &str| {
+        tracing::warn!(
+            "ignoring the seen-files checkpoint {} ({why}): reading bronze's whole log",
+            path.display()
+        );
+        None
+    };
+    let checkpoint: Checkpoint = match serde_json::from_slice(&bytes) {
+        Ok(c) => c,
+        Err(e) => return ignored(&e.to_string()),
+    };
+    if checkpoint.format != FORMAT {
+        return ignored("a format this version does not read");
+    }
+    if checkpoint.pipeline != id || checkpoint.table_id != table_id {
+        return ignored("it describes another pipeline or bronze table");
+    }
+    if checkpoint.version > latest {
+        return ignored("it covers versions bronze does not have");
+    }
+    Some(checkpoint)
+}

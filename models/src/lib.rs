@@ -26,6 +26,7 @@ pub mod error;
 pub mod forest;
 mod fsutil;
 pub mod metadata;
+pub mod mlflow_model;
 pub mod registry;
 
 pub use artifact::{ARTIFACT_FORMAT_VERSION, ARTIFACT_MAGIC, MAX_ARTIFACT_BYTES, MAX_HEADER_BYTES};

@@ -139,3 +139,13 @@ impl Drop for MlflowServer {
         let _ = self.watchdog.wait();
     }
 }
+
+/// The Python of MLflow's venv (mlflow, pandas, numpy, pyarrow), for loading isolake models
+/// with `mlflow.pyfunc`.
+pub fn mlflow_python() -> PathBuf {
+    crate::installed_tool(
+        "ISOLAKE_MLFLOW_PYTHON",
+        "venv-mlflow/bin/python",
+        "the MLflow model tests load isolake versions with mlflow.pyfunc",
+    )
+}

@@ -117,10 +117,20 @@ fn train_register_alias_score_and_the_run_through_mlflows_rest_api() {
             .map(|f| f["path"].as_str().unwrap().to_string())
             .collect()
     };
+    // The artifact, its feature spec, and the MLflow model around it (issue 21).
     assert_eq!(
         listed("model"),
-        ["model/feature_spec.json", "model/model.isolake"]
+        [
+            "model/MLmodel",
+            "model/code",
+            "model/feature_spec.json",
+            "model/input_example.json",
+            "model/model.isolake",
+            "model/python_env.yaml",
+            "model/requirements.txt"
+        ]
     );
+    assert_eq!(listed("model/code"), ["model/code/isolake_pyfunc.py"]);
     assert_eq!(listed("plots"), ["plots/score_histogram.png"]);
 
     // Scoring through the alias gives the same scores as the artifact file downloaded from

@@ -3,6 +3,7 @@
 
 use isolake_data::input::Input;
 use isolake_models::IsolationForest;
+use isolake_models::mlflow_model::{MlflowModel, TAG_MLFLOW_MODEL_SHA256};
 use isolake_models::registry::{ModelVersion, Registry, RunData, RunInfo, RunStatus, TAG_RUN_KEY};
 use serde_json::json;
 
@@ -25,6 +26,7 @@ pub(crate) fn log_and_register(
     evaluation: Evaluation,
 ) -> Result<Outcome> {
     let artifact = model.to_artifact_bytes()?;
+    let mlflow = MlflowModel::new(model, MODEL_FILE, &data.matrix.values);
     let spec = feature_spec(config, model, evaluation.threshold);
     let png = histogram::render(&evaluation.anomaly, evaluation.threshold);
     progress.stage("logging the run");
@@ -49,9 +51,15 @@ pub(crate) fn log_and_register(
         )?;
         progress.stage("uploading the artifacts");
         log_artifacts(registry, &run, &artifact, &spec, &png)?;
+        for (file, bytes) in mlflow.files() {
+            registry
+                .backend()
+                .log_artifact(&run, &format!("{MODEL_DIR}/{file}"), bytes)?;
+        }
         progress.stage("registering the version");
         let mut version_tags = tags.clone();
         version_tags.retain(|(k, _)| k.starts_with("isolake."));
+        version_tags.push((TAG_MLFLOW_MODEL_SHA256.into(), mlflow.checksum()));
         let (version, created) = registry.register_model(
             &config.model_name,
             &run,

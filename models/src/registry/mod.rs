@@ -38,6 +38,7 @@ pub use uri::ModelUri;
 
 use crate::error::{Error, Result};
 use crate::forest::IsolationForest;
+use crate::mlflow_model;
 
 /// The local registry used when neither a flag nor `MLFLOW_TRACKING_URI` names one.
 pub const DEFAULT_LOCAL: &str = "./lake/_registry";
@@ -313,6 +314,7 @@ impl Registry {
             }
             Err(e) => return Err(crate::fsutil::io_error(&cached)(e)),
         };
+        self.verify_mlflow_files(&version)?;
         let model = IsolationForest::from_artifact_bytes(&bytes)?;
         Ok((
             model,
@@ -325,6 +327,32 @@ impl Registry {
                 path: cached,
             },
         ))
+    }
+}
+
+impl Registry {
+    /// Checks the MLflow files of `version` (`MLmodel`, the pyfunc loader, ...) against the
+    /// checksum recorded at registration, so a tampered loader is refused like a tampered
+    /// artifact. Versions registered before isolake wrote them carry no such tag.
+    fn verify_mlflow_files(&self, version: &ModelVersion) -> Result<()> {
+        let Some(expected) = version.tags.get(mlflow_model::TAG_MLFLOW_MODEL_SHA256) else {
+            return Ok(());
+        };
+        let mut files = Vec::with_capacity(mlflow_model::FILES.len());
+        for name in mlflow_model::FILES {
+            files.push((name, self.backend.download_artifact(version, name)?));
+        }
+        let pairs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+        let actual = mlflow_model::checksum(&pairs);
+        if &actual != expected {
+            return Err(Error::RegistryChecksumMismatch {
+                model: version.uri(),
+                path: Path::new(&version.source).join(mlflow_model::MLMODEL_FILE),
+                expected: expected.clone(),
+                actual,
+            });
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,196 @@
+//! Every registered version is an MLflow model (issue 21): `mlflow.pyfunc.load_model` loads it
+//! with the loader it ships (pure Python + numpy) and predicts exactly isolake-score's
+//! `anomaly_score` and `is_anomaly`, for the classic and the extended forest, rows with a
+//! missing feature included; a tampered `MLmodel` or loader is refused by isolake.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use isolake_tests::mlflow::{MlflowServer, mlflow_python};
+use isolake_tests::registry::{labelled_table, ok, score, train};
+use polars::prelude::*;
+use serde_json::Value;
+
+/// Loads `model` (a model directory or a `models:/` URI, with `tracking` as the tracking
+/// URI) with `mlflow.pyfunc`, predicts on the parquet file `input` and compares with
+/// isolake-score's `scored` parquet file row by row.
+const COMPARE: &str = r#"
+import json, sys
+import mlflow, numpy as np, pandas as pd
+model_uri, tracking, input_path, scored_path = sys.argv[1:5]
+if tracking:
+    mlflow.set_tracking_uri(tracking)
+model = mlflow.pyfunc.load_model(model_uri)
+features = [c["name"] for c in model.metadata.get_input_schema().to_dict()]
+frame = pd.read_parquet(input_path)
+predicted = model.predict(frame[features].astype("float64"))
+scored = pd.read_parquet(scored_path)
+got, want = predicted["anomaly_score"].to_numpy(), scored["anomaly_score"].to_numpy(dtype="float64", na_value=np.nan)
+nulls = np.isnan(want)
+print(json.dumps({
+    "rows": int(len(frame)),
+    "null_rows": int(nulls.sum()),
+    "same_nulls": bool((np.isnan(got) == nulls).all()),
+    "max_abs_diff": float(np.abs(got[~nulls] - want[~nulls]).max()),
+    "flags_equal": bool((predicted["is_anomaly"][~nulls].astype(bool).to_numpy()
+                         == scored["is_anomaly"][~nulls].astype(bool).to_numpy()).all()),
+    "flagged": int(scored["is_anomaly"][~nulls].astype(bool).sum()),
+    "loader": sorted(model.metadata.flavors["python_function"].keys()),
+}))
+"#;
+
+fn compare(model: &str, tracking: &str, input: &Path, scored: &Path) -> Value {
+    let out = Command::new(mlflow_python())
+        .args(["-c", COMPARE, model, tracking])
+        .arg(input)
+        .arg(scored)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The table's rows as parquet, with `amount` missing in every 17th row.
+fn input_with_gaps(table: &str, out: &Path) -> PathBuf {
+    let mut df = isolake_tests::lake::read_table(Path::new(table));
+    let amount: Vec<Option<f64>> = df
+        .column("amount")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| if i % 17 == 0 { None } else { v })
+        .collect();
+    df.with_column(Column::new("amount".into(), amount))
+        .unwrap();
+    let path = out.join("input.parquet");
+    let mut file = std::fs::File::create(&path).unwrap();
+    ParquetWriter::new(&mut file).finish(&mut df).unwrap();
+    path
+}
+
+fn assert_same_scores(result: &Value, rows: usize) {
+    assert_eq!(result["rows"], rows, "{result}");
+    assert_eq!(result["null_rows"], rows.div_ceil(17), "{result}");
+    assert_eq!(result["same_nulls"], true, "{result}");
+    assert!(
+        result["max_abs_diff"].as_f64().unwrap() <= 1e-12,
+        "{result}"
+    );
+    assert_eq!(result["flags_equal"], true, "{result}");
+    assert!(result["flagged"].as_u64().unwrap() > 0, "{result}");
+}
+
+/// The model directory of version `version` of `name` in a local registry.
+fn local_model_dir(registry: &Path, name: &str, version: u64) -> PathBuf {
+    let models = registry.join("models").join(name).join("versions");
+    let record = models.join(version.to_string()).join("version.json");
+    let record: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    // A local version's source is relative to the registry's root.
+    registry.join(record["source"].as_str().unwrap())
+}
+
+#[test]
+fn pyfunc_predicts_isolake_scores_for_classic_and_extended_forests() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = labelled_table(dir.path(), "silver", 3000, 11);
+    let input = input_with_gaps(&table, dir.path());
+    let registry = dir.path().join("registry");
+    let registry = registry.to_str().unwrap();
+    for (version, extra) in [(1, "0"), (2, "2")] {
+        let args = ["--extension-level", extra];
+        assert_eq!(
+            ok(&train(registry, &table, "fraud", &args, &[])),
+            format!("models:/fraud/{version}")
+        );
+        let uri = format!("models:/fraud/{version}");
+        let scored = dir.path().join(format!("scored-{version}.parquet"));
+        let cache = dir.path().join("cache");
+        ok(&score(
+            registry,
+            &uri,
+            input.to_str().unwrap(),
+            &scored,
+            &cache,
+            &[],
+        ));
+        let model_dir = local_model_dir(Path::new(registry), "fraud", version);
+        let result = compare(model_dir.to_str().unwrap(), "", &input, &scored);
+        assert_same_scores(&result, 3000);
+        assert_eq!(
+            result["loader"],
+            serde_json::json!(["code", "data", "env", "loader_module"])
+        );
+    }
+}
+
+#[test]
+fn models_uri_on_a_real_mlflow_server_loads_with_pyfunc() {
+    let server = MlflowServer::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let table = labelled_table(dir.path(), "silver", 3000, 12);
+    let input = input_with_gaps(&table, dir.path());
+    ok(&train(
+        &server.url,
+        &table,
+        "fraud-py",
+        &["--promote", "production"],
+        &[],
+    ));
+    let scored = dir.path().join("scored.parquet");
+    let cache = dir.path().join("cache");
+    let uri = "models:/fraud-py@production";
+    ok(&score(
+        &server.url,
+        uri,
+        input.to_str().unwrap(),
+        &scored,
+        &cache,
+        &[],
+    ));
+    assert_same_scores(&compare(uri, &server.url, &input, &scored), 3000);
+}
+
+#[test]
+fn a_tampered_mlmodel_or_loader_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = labelled_table(dir.path(), "silver", 1000, 13);
+    let registry = dir.path().join("registry");
+    let registry_str = registry.to_str().unwrap();
+    ok(&train(registry_str, &table, "fraud", &[], &[]));
+    let model_dir = local_model_dir(&registry, "fraud", 1);
+    for file in ["MLmodel", "code/isolake_pyfunc.py"] {
+        let path = model_dir.join(file);
+        let original = std::fs::read(&path).unwrap();
+        let mut tampered = original.clone();
+        tampered.extend_from_slice(b"\n# tampered\n");
+        std::fs::write(&path, &tampered).unwrap();
+        let out = score(
+            registry_str,
+            "models:/fraud/1",
+            &table,
+            &dir.path().join("x.parquet"),
+            &dir.path().join("cache"),
+            &[],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{file}: {stderr}");
+        assert!(stderr.contains("refusing to load it"), "{file}: {stderr}");
+        std::fs::write(&path, &original).unwrap();
+        let out = score(
+            registry_str,
+            "models:/fraud/1",
+            &table,
+            &dir.path().join(format!("ok-{}.parquet", file.len())),
+            &dir.path().join("cache"),
+            &[],
+        );
+        ok(&out);
+    }
+}

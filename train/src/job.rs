@@ -72,6 +72,10 @@ pub struct TrainConfig {
     pub allow_feature_change: bool,
     /// Idempotency key of a scheduled run.
     pub run_key: Option<String>,
+    /// Register this artifact instead of fitting a forest (e.g. a scikit-learn forest
+    /// converted by `models/python/sklearn_to_isolake.py`): it is evaluated on the input and
+    /// passes the same gates as a trained one.
+    pub import: Option<std::path::PathBuf>,
 }
 
 /// What a run did.
@@ -144,8 +148,16 @@ pub fn run(config: &TrainConfig, registry: &Registry, progress: &dyn Progress) -
             data.rows_read
         )));
     }
-    progress.stage("fitting the forest");
-    let (model, fit_seconds) = fit(config, &data)?;
+    let (model, fit_seconds) = match &config.import {
+        Some(path) => {
+            progress.stage("loading the imported model");
+            (imported(config, &data, path)?, 0.0)
+        }
+        None => {
+            progress.stage("fitting the forest");
+            fit(config, &data)?
+        }
+    };
     progress.stage("scoring the training rows");
     let evaluation = evaluate(&model, &data, fit_seconds)?;
     crate::record::log_and_register(
@@ -172,6 +184,32 @@ fn fit(config: &TrainConfig, data: &TrainingSet) -> Result<(IsolationForest, f64
         });
     }
     Ok((model, fit_seconds))
+}
+
+/// The artifact at `path`, which must score the configured features, in their order.
+fn imported(
+    config: &TrainConfig,
+    data: &TrainingSet,
+    path: &std::path::Path,
+) -> Result<IsolationForest> {
+    let mut model = IsolationForest::load(path)?;
+    if model.feature_names() != config.features.as_slice() {
+        return Err(Error::Usage(format!(
+            "{} scores the features {:?}, not {:?}: pass its features to --features, in its order",
+            path.display(),
+            model.feature_names(),
+            config.features
+        )));
+    }
+    if model.metadata().training_data.is_none()
+        && let (Some(table_uri), Some(delta_version)) = (&data.table_uri, data.delta_version)
+    {
+        model.set_training_data(TrainingDataRef {
+            table_uri: table_uri.clone(),
+            delta_version,
+        });
+    }
+    Ok(model)
 }
 
 /// What the model does on its own training rows.

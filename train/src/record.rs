@@ -239,6 +239,10 @@ fn run_tags(config: &TrainConfig, data: &TrainingSet) -> Vec<(String, String)> {
     if let Some(key) = &config.run_key {
         tags.push((TAG_RUN_KEY.into(), key.clone()));
     }
+    if let Some(path) = &config.import {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        tags.push(("isolake.imported_from".into(), name.into_owned()));
+    }
     if let Some(commit) = git_commit() {
         tags.push(("mlflow.source.git.commit".into(), commit));
     }

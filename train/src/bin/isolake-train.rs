@@ -12,7 +12,7 @@ use clap::Parser;
 use isolake_data::input::Input;
 use isolake_data::record::{EVENT_TIME, NUMERIC_FEATURES};
 use isolake_models::registry::DEFAULT_LOCAL;
-use isolake_models::{Contamination, MaxFeatures, MaxSamples, Registry};
+use isolake_models::{Contamination, IsolationForest, MaxFeatures, MaxSamples, Registry};
 use isolake_train::{Error, Hyper, Progress, TrainConfig};
 
 /// Fit an isolation forest on a Delta table or files, log the run, register a model version
@@ -98,6 +98,11 @@ struct Args {
     /// registers nothing and prints that version.
     #[arg(long)]
     run_key: Option<String>,
+    /// Register this model artifact instead of fitting one, e.g. a scikit-learn
+    /// IsolationForest converted by models/python/sklearn_to_isolake.py. It is scored on
+    /// --input (metrics, threshold, gates) like a trained model; --features defaults to its own.
+    #[arg(long, value_name = "ARTIFACT")]
+    import: Option<std::path::PathBuf>,
     /// Print nothing but the model URI.
     #[arg(long, short)]
     quiet: bool,
@@ -184,10 +189,11 @@ fn main() -> ExitCode {
 
 fn run(args: &Args, progress: &Spinner) -> Result<(), Error> {
     let input = Input::from_args(&args.input, args.version)?;
-    let features = args
-        .features
-        .clone()
-        .unwrap_or_else(|| NUMERIC_FEATURES.iter().map(|f| f.to_string()).collect());
+    let features = match (&args.features, &args.import) {
+        (Some(features), _) => features.clone(),
+        (None, Some(path)) => IsolationForest::load(path)?.feature_names().to_vec(),
+        (None, None) => NUMERIC_FEATURES.iter().map(|f| f.to_string()).collect(),
+    };
     let config = TrainConfig {
         input,
         since: args.since,
@@ -211,6 +217,7 @@ fn run(args: &Args, progress: &Spinner) -> Result<(), Error> {
         min_auc: args.min_auc,
         allow_feature_change: args.allow_feature_change,
         run_key: args.run_key.clone(),
+        import: args.import.clone(),
     };
     let registry_uri = args
         .registry

@@ -116,6 +116,7 @@ fn train(config: &Config, seed: u64) -> Result<String> {
         min_auc: 0.5,
         allow_feature_change: false,
         run_key: None,
+        import: None,
     };
     let outcome = isolake_train::run(&train, &registry, &()).context("demo, train")?;
     Ok(outcome.version.uri())

@@ -35,6 +35,43 @@ pub const LOADER_SOURCE: &str = include_str!("../python/isolake_pyfunc.py");
 /// Rows of the input example (MLflow shows them and checks the signature against them).
 const EXAMPLE_ROWS: usize = 5;
 
+/// A feature's type in MLflow's signature: the type the training rows had (isolake reads
+/// every feature as a double, but MLflow refuses a frame whose types differ from the
+/// signature's where the conversion could lose precision, e.g. int64 into double).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    Integer,
+    Long,
+    Float,
+    Double,
+    Boolean,
+    String,
+}
+
+impl ColumnType {
+    /// MLflow's name of the type.
+    pub fn as_mlflow(self) -> &'static str {
+        match self {
+            ColumnType::Integer => "integer",
+            ColumnType::Long => "long",
+            ColumnType::Float => "float",
+            ColumnType::Double => "double",
+            ColumnType::Boolean => "boolean",
+            ColumnType::String => "string",
+        }
+    }
+
+    /// `value` as an input example holds it for a column of this type.
+    fn example(self, value: f64) -> Value {
+        match self {
+            ColumnType::Integer | ColumnType::Long => json!(value as i64),
+            ColumnType::Boolean => json!(value != 0.0),
+            ColumnType::String => json!(value.to_string()),
+            ColumnType::Float | ColumnType::Double => json!(value),
+        }
+    }
+}
+
 /// The MLflow files of one version, in the order they are checksummed.
 #[derive(Debug, Clone)]
 pub struct MlflowModel {
@@ -42,16 +79,26 @@ pub struct MlflowModel {
 }
 
 impl MlflowModel {
-    /// The files for `model`, stored as `artifact_file`, with up to five of `example_rows`
-    /// (row-major, one value per feature) as the input example.
-    pub fn new(model: &IsolationForest, artifact_file: &str, example_rows: &[f64]) -> Self {
+    /// The files for `model`, stored as `artifact_file`, whose features had `types` in the
+    /// training rows, with up to five of `example_rows` (row-major, one value per feature)
+    /// as the input example. A feature without a type is a double.
+    pub fn new(
+        model: &IsolationForest,
+        artifact_file: &str,
+        types: &[ColumnType],
+        example_rows: &[f64],
+    ) -> Self {
         let features = model.feature_names();
-        let example: Vec<&[f64]> = example_rows
+        let types: Vec<ColumnType> = (0..features.len())
+            .map(|i| types.get(i).copied().unwrap_or(ColumnType::Double))
+            .collect();
+        let example: Vec<Vec<Value>> = example_rows
             .chunks_exact(features.len().max(1))
             .take(EXAMPLE_ROWS)
+            .map(|row| row.iter().zip(&types).map(|(v, t)| t.example(*v)).collect())
             .collect();
         let files = vec![
-            (MLMODEL_FILE, mlmodel(model, artifact_file).into_bytes()),
+            (MLMODEL_FILE, mlmodel(model, artifact_file, &types).into_bytes()),
             (LOADER_FILE, LOADER_SOURCE.as_bytes().to_vec()),
             (INPUT_EXAMPLE_FILE, input_example(features, &example)),
             (PYTHON_ENV_FILE, PYTHON_ENV.as_bytes().to_vec()),
@@ -104,11 +151,12 @@ const PYTHON_ENV: &str =
 const REQUIREMENTS: &str = "numpy\npandas\n";
 
 /// The `MLmodel` file (YAML; written by hand: every value is a plain scalar or a JSON string).
-fn mlmodel(model: &IsolationForest, artifact_file: &str) -> String {
+fn mlmodel(model: &IsolationForest, artifact_file: &str, types: &[ColumnType]) -> String {
     let inputs: Vec<Value> = model
         .feature_names()
         .iter()
-        .map(|f| json!({"type": "double", "name": f, "required": true}))
+        .zip(types)
+        .map(|(f, t)| json!({"type": t.as_mlflow(), "name": f, "required": true}))
         .collect();
     let outputs = json!([
         {"type": "double", "name": "anomaly_score", "required": true},
@@ -148,7 +196,7 @@ fn mlmodel(model: &IsolationForest, artifact_file: &str) -> String {
 }
 
 /// The input example in pandas' "split" orient.
-fn input_example(features: &[String], rows: &[&[f64]]) -> Vec<u8> {
+fn input_example(features: &[String], rows: &[Vec<Value>]) -> Vec<u8> {
     let example = json!({ "columns": features, "data": rows });
     let mut bytes = serde_json::to_vec(&example).unwrap_or_default();
     bytes.push(b'\n');

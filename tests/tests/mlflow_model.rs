@@ -24,7 +24,7 @@ if tracking:
 model = mlflow.pyfunc.load_model(model_uri)
 features = [c["name"] for c in model.metadata.get_input_schema().to_dict()]
 frame = pd.read_parquet(input_path)
-predicted = model.predict(frame[features].astype("float64"))
+predicted = model.predict(frame[features])  # the types the training rows had
 scored = pd.read_parquet(scored_path)
 got, want = predicted["anomaly_score"].to_numpy(), scored["anomaly_score"].to_numpy(dtype="float64", na_value=np.nan)
 nulls = np.isnan(want)
@@ -37,6 +37,7 @@ print(json.dumps({
                          == scored["is_anomaly"][~nulls].astype(bool).to_numpy()).all()),
     "flagged": int(scored["is_anomaly"][~nulls].astype(bool).sum()),
     "loader": sorted(model.metadata.flavors["python_function"].keys()),
+    "types": {c["name"]: c["type"] for c in model.metadata.get_input_schema().to_dict()},
 }))
 "#;
 
@@ -85,6 +86,9 @@ fn assert_same_scores(result: &Value, rows: usize) {
     );
     assert_eq!(result["flags_equal"], true, "{result}");
     assert!(result["flagged"].as_u64().unwrap() > 0, "{result}");
+    // The signature has the training rows' types, so their frame passes MLflow's checks.
+    assert_eq!(result["types"]["quantity"], "long", "{result}");
+    assert_eq!(result["types"]["amount"], "double", "{result}");
 }
 
 /// The model directory of version `version` of `name` in a local registry.

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use isolake_data::input::{self, FeatureMatrix, Input, Skipped};
 use isolake_data::polars::prelude::*;
+use isolake_models::mlflow_model::ColumnType;
 use isolake_models::registry::{ModelVersion, Registry};
 use isolake_models::{Contamination, IsolationForest, MaxFeatures, MaxSamples, TrainingDataRef};
 use linfa::ParamGuard;
@@ -108,6 +109,8 @@ impl Progress for () {
 /// Training rows after filtering and feature extraction.
 pub(crate) struct TrainingSet {
     pub(crate) matrix: FeatureMatrix,
+    /// Each feature's type in the input (for the MLflow signature).
+    pub(crate) feature_types: Vec<ColumnType>,
     pub(crate) labels: Option<Vec<bool>>,
     pub(crate) rows_read: usize,
     pub(crate) table_uri: Option<String>,
@@ -294,6 +297,20 @@ fn validate(config: &TrainConfig) -> Result<()> {
     Ok(())
 }
 
+/// The MLflow column type of a polars type (isolake reads every feature as a double).
+fn column_type(dtype: &DataType) -> ColumnType {
+    match dtype {
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::UInt8 | DataType::UInt16 => {
+            ColumnType::Integer
+        }
+        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => ColumnType::Long,
+        DataType::Float32 => ColumnType::Float,
+        DataType::Boolean => ColumnType::Boolean,
+        DataType::String => ColumnType::String,
+        _ => ColumnType::Double,
+    }
+}
+
 /// Reads the input, applies `--since`, extracts features and labels.
 fn read_training_set(config: &TrainConfig) -> Result<TrainingSet> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -327,6 +344,13 @@ fn read_training_set(config: &TrainConfig) -> Result<TrainingSet> {
     }
     let rows_read = df.height();
     let matrix = FeatureMatrix::extract(&df, &config.features)?;
+    // The MLflow signature names the types the training rows had, as MLflow's own
+    // `infer_signature` would: a scorer's frame of the same shape then passes its checks.
+    let feature_types = config
+        .features
+        .iter()
+        .map(|f| df.column(f).map_or(ColumnType::Double, |c| column_type(c.dtype())))
+        .collect();
     let labels = match &config.label_column {
         None => None,
         Some(name) => {
@@ -352,6 +376,7 @@ fn read_training_set(config: &TrainConfig) -> Result<TrainingSet> {
     };
     Ok(TrainingSet {
         matrix,
+        feature_types,
         labels,
         rows_read,
         table_uri: opened.table_uri,

@@ -26,7 +26,7 @@ pub(crate) fn log_and_register(
     evaluation: Evaluation,
 ) -> Result<Outcome> {
     let artifact = model.to_artifact_bytes()?;
-    let mlflow = MlflowModel::new(model, MODEL_FILE, &data.matrix.values);
+    let mlflow = MlflowModel::new(model, MODEL_FILE, &data.feature_types, &data.matrix.values);
     let spec = feature_spec(config, model, evaluation.threshold);
     let png = histogram::render(&evaluation.anomaly, evaluation.threshold);
     progress.stage("logging the run");

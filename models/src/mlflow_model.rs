@@ -98,7 +98,10 @@ impl MlflowModel {
             .map(|row| row.iter().zip(&types).map(|(v, t)| t.example(*v)).collect())
             .collect();
         let files = vec![
-            (MLMODEL_FILE, mlmodel(model, artifact_file, &types).into_bytes()),
+            (
+                MLMODEL_FILE,
+                mlmodel(model, artifact_file, &types).into_bytes(),
+            ),
             (LOADER_FILE, LOADER_SOURCE.as_bytes().to_vec()),
             (INPUT_EXAMPLE_FILE, input_example(features, &example)),
             (PYTHON_ENV_FILE, PYTHON_ENV.as_bytes().to_vec()),

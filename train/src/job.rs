@@ -349,7 +349,10 @@ fn read_training_set(config: &TrainConfig) -> Result<TrainingSet> {
     let feature_types = config
         .features
         .iter()
-        .map(|f| df.column(f).map_or(ColumnType::Double, |c| column_type(c.dtype())))
+        .map(|f| {
+            df.column(f)
+                .map_or(ColumnType::Double, |c| column_type(c.dtype()))
+        })
         .collect();
     let labels = match &config.label_column {
         None => None,

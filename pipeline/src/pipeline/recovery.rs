@@ -21,6 +21,16 @@ const PLACE: &str = "__isolake_place";
 /// The most batches one bronze scan of a catch-up reads.
 const MAX_SPAN: u64 = 4096;
 
+/// The next range's length in batches, after a range of `span` batches held `size` bytes
+/// (the budget is the batch byte limit).
+fn next_span(span: u64, size: usize, budget: usize) -> u64 {
+    match size {
+        s if s > budget => (span / 2).max(1),
+        s if s <= budget / 2 => span.saturating_mul(2).min(MAX_SPAN),
+        _ => span,
+    }
+}
+
 impl Pipeline {
     /// Re-runs silver, quarantine, gold and the event log for the batches after the last one
     /// every table holds, up to `bronze_batch`.
@@ -57,11 +67,8 @@ impl Pipeline {
         while first <= bronze_batch {
             let last = bronze_batch.min(first.saturating_add(span - 1));
             let mut rows = self.bronze_rows(first, last)?;
-            span = match rows.values().map(DataFrame::estimated_size).sum::<usize>() {
-                size if size > budget => (span / 2).max(1),
-                size if size <= budget / 2 => span.saturating_mul(2).min(MAX_SPAN),
-                _ => span,
-            };
+            let size = rows.values().map(DataFrame::estimated_size).sum::<usize>();
+            span = next_span(span, size, budget);
             for batch in first..=last {
                 let rows = match rows.remove(&batch) {
                     Some(rows) => rows,

@@ -41,6 +41,31 @@ print(json.dumps({
 }))
 "#;
 
+/// What MLflow 3 records of version 1 of `name`: its logged model, with params, linked
+/// metrics, lineage tags and artifacts.
+const LOGGED: &str = r#"
+import json, sys, mlflow
+from mlflow import MlflowClient
+tracking, name = sys.argv[1:3]
+mlflow.set_tracking_uri(tracking)
+client = MlflowClient()
+version = client.get_model_version(name, "1")
+model_id = version.tags["isolake.logged_model_id"]
+model = mlflow.get_logged_model(model_id)
+artifacts = mlflow.artifacts.list_artifacts(artifact_uri=model.artifact_location)
+print(json.dumps({
+    "model_id": model_id,
+    "versions": json.loads(model.tags.get("mlflow.modelVersions", "[]")),
+    "status": str(model.status),
+    "source_run_id": model.source_run_id,
+    "run_id": version.run_id,
+    "params": model.params,
+    "metrics": sorted({m.key for m in model.metrics}),
+    "tags": {k: v for k, v in model.tags.items() if k.startswith("isolake.")},
+    "artifacts": sorted(a.path for a in artifacts),
+}))
+"#;
+
 fn compare(model: &str, tracking: &str, input: &Path, scored: &Path) -> Value {
     let out = Command::new(mlflow_python())
         .args(["-c", COMPARE, model, tracking])
@@ -159,6 +184,46 @@ fn models_uri_on_a_real_mlflow_server_loads_with_pyfunc() {
         &[],
     ));
     assert_same_scores(&compare(uri, &server.url, &input, &scored), 3000);
+
+    // MLflow 3: the version comes from a logged model holding the run's params, its linked
+    // metrics, the lineage and the model files, so it loads by its own id too.
+    let out = Command::new(mlflow_python())
+        .args(["-c", LOGGED, &server.url, "fraud-py"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let logged: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        logged["status"].as_str().unwrap().contains("READY"),
+        "{logged}"
+    );
+    assert_eq!(logged["source_run_id"], logged["run_id"], "{logged}");
+    assert_eq!(logged["params"]["n_estimators"], "50", "{logged}");
+    // The logged model lists the version registered from it (MLflow's UI link).
+    let versions = &logged["versions"];
+    assert_eq!(
+        versions,
+        &serde_json::json!([{"name": "fraud-py", "version": 1}]),
+        "{logged}"
+    );
+    let metrics = logged["metrics"].as_array().unwrap();
+    for metric in ["auc", "rows", "flagged_fraction"] {
+        assert!(metrics.contains(&Value::from(metric)), "{metric}: {logged}");
+    }
+    let training_table = logged["tags"]["isolake.training_table"].as_str().unwrap();
+    assert!(training_table.ends_with("silver/"), "{logged}");
+    assert_eq!(logged["tags"]["isolake.delta_version"], "2", "{logged}");
+    let artifacts = logged["artifacts"].as_array().unwrap();
+    for file in ["MLmodel", "model.isolake", "feature_spec.json", "code"] {
+        let listed = Value::from(format!("artifacts/{file}"));
+        assert!(artifacts.contains(&listed), "{file}: {logged}");
+    }
+    let by_id = format!("models:/{}", logged["model_id"].as_str().unwrap());
+    assert_same_scores(&compare(&by_id, &server.url, &input, &scored), 3000);
 }
 
 #[test]

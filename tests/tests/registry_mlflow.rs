@@ -82,11 +82,14 @@ fn train_register_alias_score_and_the_run_through_mlflows_rest_api() {
     let run_id = version["run_id"].as_str().unwrap();
     let tags = pairs(&version["tags"]);
     assert_eq!(tags["isolake.sha256"].as_str().unwrap().len(), 64);
+    // MLflow 3: registered from the run's logged model, whose files are the version's.
+    let logged_model = tags["isolake.logged_model_id"].as_str().unwrap();
     assert!(
         version["source"]
             .as_str()
             .unwrap()
-            .ends_with(&format!("{run_id}/artifacts/model"))
+            .ends_with(&format!("/models/{logged_model}/artifacts")),
+        "{version}"
     );
 
     let run = get(url, "runs/get", &[("run_id", run_id)])["run"].clone();
@@ -145,12 +148,11 @@ fn train_register_alias_score_and_the_run_through_mlflows_rest_api() {
         &[],
     ));
     let artifact = reqwest::blocking::get(format!(
-        "{url}/api/2.0/mlflow-artifacts/artifacts/{}/model/model.isolake",
+        "{url}/api/2.0/mlflow-artifacts/artifacts/{}/model.isolake",
         version["source"]
             .as_str()
             .unwrap()
             .trim_start_matches("mlflow-artifacts:/")
-            .trim_end_matches("/model")
     ))
     .unwrap()
     .bytes()

@@ -4,7 +4,9 @@
 use isolake_data::input::Input;
 use isolake_models::IsolationForest;
 use isolake_models::mlflow_model::{MlflowModel, TAG_MLFLOW_MODEL_SHA256};
-use isolake_models::registry::{ModelVersion, Registry, RunData, RunInfo, RunStatus, TAG_RUN_KEY};
+use isolake_models::registry::{
+    ModelVersion, Registry, RunData, RunInfo, RunStatus, TAG_LOGGED_MODEL, TAG_RUN_KEY,
+};
 use serde_json::json;
 
 use crate::error::{Error, Result};
@@ -41,25 +43,31 @@ pub(crate) fn log_and_register(
         .backend()
         .create_run(experiment_id, &run_name, &tags)?;
     let result = (|| {
-        registry.backend().log_batch(
+        let backend = registry.backend();
+        let params = run_params(config, model);
+        // Training table URI, Delta version, fingerprint...: the model's lineage.
+        let mut version_tags = tags.clone();
+        version_tags.retain(|(k, _)| k.starts_with("isolake."));
+        let logged =
+            backend.create_logged_model(&run, &config.model_name, &params, &version_tags)?;
+        backend.log_batch(
             &run.run_id,
             &RunData {
-                params: run_params(config, model),
+                params,
                 metrics: evaluation.metrics.clone(),
                 tags: vec![],
+                model_id: logged.as_ref().map(|m| m.id.clone()),
             },
         )?;
         progress.stage("uploading the artifacts");
-        log_artifacts(registry, &run, &artifact, &spec, &png)?;
-        for (file, bytes) in mlflow.files() {
-            registry
-                .backend()
-                .log_artifact(&run, &format!("{MODEL_DIR}/{file}"), bytes)?;
+        let files = model_files(&artifact, &spec, &mlflow);
+        log_artifacts(registry, &run, &files, &png)?;
+        version_tags.push((TAG_MLFLOW_MODEL_SHA256.into(), mlflow.checksum()));
+        if let Some(logged) = &logged {
+            backend.finalize_logged_model(&run, logged, &files)?;
+            version_tags.push((TAG_LOGGED_MODEL.into(), logged.id.clone()));
         }
         progress.stage("registering the version");
-        let mut version_tags = tags.clone();
-        version_tags.retain(|(k, _)| k.starts_with("isolake."));
-        version_tags.push((TAG_MLFLOW_MODEL_SHA256.into(), mlflow.checksum()));
         let (version, created) = registry.register_model(
             &config.model_name,
             &run,
@@ -318,16 +326,32 @@ fn feature_spec(config: &TrainConfig, model: &IsolationForest, threshold: f64) -
     bytes
 }
 
+/// The files of the model directory (`model/`), by their path in it: the artifact, its
+/// feature spec and the MLflow model around them.
+fn model_files(artifact: &[u8], spec: &[u8], mlflow: &MlflowModel) -> Vec<(String, Vec<u8>)> {
+    let mut files = vec![
+        (MODEL_FILE.to_string(), artifact.to_vec()),
+        (FEATURE_SPEC_FILE.to_string(), spec.to_vec()),
+    ];
+    files.extend(
+        mlflow
+            .files()
+            .iter()
+            .map(|(f, b)| (f.to_string(), b.clone())),
+    );
+    files
+}
+
 fn log_artifacts(
     registry: &Registry,
     run: &RunInfo,
-    artifact: &[u8],
-    spec: &[u8],
+    model_files: &[(String, Vec<u8>)],
     png: &[u8],
 ) -> Result<()> {
     let b = registry.backend();
-    b.log_artifact(run, &format!("{MODEL_DIR}/{MODEL_FILE}"), artifact)?;
-    b.log_artifact(run, &format!("{MODEL_DIR}/{FEATURE_SPEC_FILE}"), spec)?;
+    for (file, bytes) in model_files {
+        b.log_artifact(run, &format!("{MODEL_DIR}/{file}"), bytes)?;
+    }
     b.log_artifact(run, HISTOGRAM_PATH, png)?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The operations a registry must offer; [`Registry`](super::Registry) builds the training
 //! and loading workflows once on top of them.
 
-use super::types::{ModelVersion, RunData, RunInfo, RunStatus};
+use super::types::{LoggedModel, ModelVersion, RunData, RunInfo, RunStatus};
 use crate::error::Result;
 
 /// One registry implementation (local directory, MLflow server).
@@ -26,6 +26,27 @@ pub trait RegistryBackend: std::fmt::Debug + Send + Sync {
     fn log_artifact(&self, run: &RunInfo, path: &str, bytes: &[u8]) -> Result<()>;
     /// Ends a run with a status.
     fn end_run(&self, run_id: &str, status: RunStatus) -> Result<()>;
+    /// Creates the MLflow 3 logged model of the run's model, with `params` and `tags`;
+    /// `None` where the registry has no logged models (the local registry, MLflow before 3).
+    fn create_logged_model(
+        &self,
+        _run: &RunInfo,
+        _name: &str,
+        _params: &[(String, String)],
+        _tags: &[(String, String)],
+    ) -> Result<Option<LoggedModel>> {
+        Ok(None)
+    }
+    /// Uploads the model directory's `files` to the logged model, marks it ready and records
+    /// it as the run's output (lineage).
+    fn finalize_logged_model(
+        &self,
+        _run: &RunInfo,
+        _model: &LoggedModel,
+        _files: &[(String, Vec<u8>)],
+    ) -> Result<()> {
+        Ok(())
+    }
     /// Registers a new version of `name` (creating the model if needed) from the run's
     /// artifact directory `artifact_dir`. Returns the version and whether it is new: a
     /// backend that can check a `TAG_RUN_KEY` tag atomically returns the existing version.

@@ -31,8 +31,8 @@ pub use local::LocalRegistry;
 #[cfg(feature = "mlflow")]
 pub use mlflow::MlflowRegistry;
 pub use types::{
-    ModelVersion, ResolvedModel, RunData, RunInfo, RunStatus, TAG_ARTIFACT_FILE, TAG_REPLACED_BY,
-    TAG_RUN_KEY, TAG_SHA256,
+    LoggedModel, ModelVersion, ResolvedModel, RunData, RunInfo, RunStatus, TAG_ARTIFACT_FILE,
+    TAG_LOGGED_MODEL, TAG_REPLACED_BY, TAG_RUN_KEY, TAG_SHA256,
 };
 pub use uri::ModelUri;
 

@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// Version tag: the MLflow 3 logged model the version was registered from (the MLflow
+/// backend also sets the version's `model_id` from it).
+pub const TAG_LOGGED_MODEL: &str = "isolake.logged_model_id";
 /// Version tag: SHA-256 (hex) of the model artifact file. Verified on every load.
 pub const TAG_SHA256: &str = "isolake.sha256";
 /// Version tag: the artifact's file name inside the version's source directory.
@@ -85,6 +88,18 @@ pub struct RunData {
     pub metrics: Vec<(String, f64)>,
     /// Tags.
     pub tags: Vec<(String, String)>,
+    /// The MLflow 3 logged model the metrics describe (they are linked to it), if any.
+    pub model_id: Option<String>,
+}
+
+/// An MLflow 3 logged model: the model as a first-class object of its experiment, with its
+/// own params, linked metrics, tags and artifacts (what MLflow 3's model view shows).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedModel {
+    /// `m-…`, also loadable as `models:/<id>`.
+    pub id: String,
+    /// Where its artifacts go (`mlflow-artifacts:/…`).
+    pub artifact_uri: String,
 }
 
 /// The model [`Registry::load_model`](super::Registry::load_model) loaded, and where from.

@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 use super::{Body, MAX_METRICS, MAX_PARAMS, MAX_TAGS, MlflowRegistry};
 use crate::error::{Error, Result};
 use crate::registry::backend::RegistryBackend;
-use crate::registry::types::{ModelVersion, RunData, RunInfo, RunStatus};
+use crate::registry::types::{
+    LoggedModel, ModelVersion, RunData, RunInfo, RunStatus, TAG_LOGGED_MODEL,
+};
 
 fn tags_json(tags: &[(String, String)]) -> Value {
     Value::Array(
@@ -27,6 +29,9 @@ fn metric_value(v: f64) -> Value {
         json!(v)
     }
 }
+
+/// `LoggedModelStatus.LOGGED_MODEL_READY` in MLflow's protocol.
+const LOGGED_MODEL_READY: i32 = 2;
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -120,7 +125,14 @@ impl RegistryBackend for MlflowRegistry {
         let metrics: Vec<Value> = data
             .metrics
             .iter()
-            .map(|(k, v)| json!({"key": k, "value": metric_value(*v), "timestamp": ts, "step": 0}))
+            .map(|(k, v)| {
+                let mut m =
+                    json!({"key": k, "value": metric_value(*v), "timestamp": ts, "step": 0});
+                if let Some(id) = &data.model_id {
+                    m["model_id"] = json!(id);
+                }
+                m
+            })
             .collect();
         let tags: Vec<Value> = data
             .tags
@@ -166,6 +178,67 @@ impl RegistryBackend for MlflowRegistry {
         Ok(())
     }
 
+    fn create_logged_model(
+        &self,
+        run: &RunInfo,
+        name: &str,
+        params: &[(String, String)],
+        tags: &[(String, String)],
+    ) -> Result<Option<LoggedModel>> {
+        let params: Vec<Value> = params
+            .iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect();
+        let body = json!({
+            "experiment_id": run.experiment_id,
+            "name": name,
+            "model_type": "isolake isolation forest",
+            "source_run_id": run.run_id,
+            "params": params,
+            "tags": tags_json(tags),
+        });
+        let path = "/api/2.0/mlflow/logged-models";
+        let created = match self.send(Method::POST, path, &[], Some(Body::Json(body)))? {
+            Ok(bytes) => self.parse("logged-models", &bytes)?,
+            // A server before MLflow 3: versions are registered from the run as before.
+            Err(e) if e.status == 404 || e.code == "ENDPOINT_NOT_FOUND" => return Ok(None),
+            Err(e) => return Err(self.api_error("logged-models", e)),
+        };
+        let info = &created["model"]["info"];
+        match (info["model_id"].as_str(), info["artifact_uri"].as_str()) {
+            (Some(id), Some(uri)) => Ok(Some(LoggedModel {
+                id: id.to_string(),
+                artifact_uri: uri.to_string(),
+            })),
+            _ => Err(self.refused(format!("logged-models returned no model id: {created}"))),
+        }
+    }
+
+    fn finalize_logged_model(
+        &self,
+        run: &RunInfo,
+        model: &LoggedModel,
+        files: &[(String, Vec<u8>)],
+    ) -> Result<()> {
+        for (file, bytes) in files {
+            let url_path = self.artifact_path(&model.artifact_uri, file)?;
+            let body = Some(Body::Bytes(bytes.clone()));
+            if let Err(e) = self.send(Method::PUT, &url_path, &[], body)? {
+                return Err(self.api_error(&format!("uploading {file} to the logged model"), e));
+            }
+        }
+        let ready = json!({"model_id": model.id, "status": LOGGED_MODEL_READY});
+        self.call(
+            Method::PATCH,
+            &format!("logged-models/{}", model.id),
+            &[],
+            Some(ready),
+        )?;
+        let output = json!({"run_id": run.run_id, "models": [{"model_id": model.id, "step": 0}]});
+        self.call(Method::POST, "runs/outputs", &[], Some(output))?;
+        Ok(())
+    }
+
     fn register_version(
         &self,
         name: &str,
@@ -174,22 +247,26 @@ impl RegistryBackend for MlflowRegistry {
         tags: &[(String, String)],
     ) -> Result<(ModelVersion, bool)> {
         self.create_named("registered-models/create", name)?;
-        let source = format!(
+        let mut source = format!(
             "{}/{}",
             run.artifact_uri.trim_end_matches('/'),
             artifact_dir.trim_matches('/')
         );
-        let v = self.call(
-            Method::POST,
-            "model-versions/create",
-            &[],
-            Some(json!({
-                "name": name,
-                "source": source,
-                "run_id": run.run_id,
-                "tags": tags_json(tags),
-            })),
-        )?;
+        let logged = tags.iter().find(|(k, _)| k == TAG_LOGGED_MODEL);
+        if let Some((_, id)) = logged {
+            // MLflow wants a logged model's version to come from the logged model's files.
+            source = self.logged_model_artifacts(id)?;
+        }
+        let mut body = json!({
+            "name": name,
+            "source": source,
+            "run_id": run.run_id,
+            "tags": tags_json(tags),
+        });
+        if let Some((_, id)) = logged {
+            body["model_id"] = json!(id);
+        }
+        let v = self.call(Method::POST, "model-versions/create", &[], Some(body))?;
         let version = v
             .get("model_version")
             .cloned()
@@ -299,5 +376,16 @@ impl RegistryBackend for MlflowRegistry {
             Ok(bytes) => Ok(bytes),
             Err(e) => Err(self.api_error(&format!("downloading {}/{file}", version.source), e)),
         }
+    }
+}
+
+impl MlflowRegistry {
+    /// The artifact location of logged model `id`.
+    fn logged_model_artifacts(&self, id: &str) -> Result<String> {
+        let model = self.call(Method::GET, &format!("logged-models/{id}"), &[], None)?;
+        model["model"]["info"]["artifact_uri"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| self.refused(format!("logged model {id} has no artifact location")))
     }
 }

@@ -21,6 +21,8 @@ isolake does not score them (null score and flag).
 CLI::
 
     python sklearn_to_isolake.py --model forest.joblib --features a,b,c --out model.isolake
+    MLFLOW_TRACKING_URI=http://127.0.0.1:5000 \\
+        python sklearn_to_isolake.py --model models:/fraud-sklearn/1 --out model.isolake
 """
 
 from __future__ import annotations
@@ -208,8 +210,16 @@ def convert(forest, feature_names, training_rows: int | None = None) -> bytes:
     return MAGIC_LINE + line + b"\n" + payload
 
 
-def _load_estimator(path: Path):
-    """Reads a pickled or joblib-dumped estimator (both execute code: trusted files only)."""
+def _load_estimator(source: str):
+    """Reads the estimator: an MLflow model URI (``models:/NAME/VERSION``, ``models:/NAME@ALIAS``,
+    ``runs:/RUN/PATH``; loaded with ``mlflow.sklearn``, tracking URI from ``MLFLOW_TRACKING_URI``)
+    or a pickled or joblib-dumped file. All of them unpickle, which executes code: trusted
+    models only."""
+    if "://" not in source and ":/" in source:
+        import mlflow.sklearn
+
+        return mlflow.sklearn.load_model(source)
+    path = Path(source)
     if path.suffix == ".joblib":
         import joblib
 
@@ -220,8 +230,9 @@ def _load_estimator(path: Path):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, type=Path,
-                        help="fitted IsolationForest (.pkl/.joblib)")
+    parser.add_argument("--model", required=True,
+                        help="fitted IsolationForest: a .pkl/.joblib file or an MLflow sklearn "
+                        "model URI (models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN/PATH)")
     parser.add_argument("--features", help="feature names, comma-separated, in fit order "
                         "(default: the model's feature_names_in_)")
     parser.add_argument("--out", required=True, type=Path, help="artifact to write (model.isolake)")

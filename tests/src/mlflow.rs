@@ -35,10 +35,25 @@ pub struct MlflowServer {
     watchdog: Child,
 }
 
+/// An MLflow 2 `mlflow` executable (`$ISOLAKE_MLFLOW2`, else the venv `.ci/run` creates): a
+/// server without MLflow 3's logged models, for the tests that older servers keep working.
+pub fn mlflow2() -> PathBuf {
+    crate::installed_tool(
+        "ISOLAKE_MLFLOW2",
+        "venv-mlflow2/bin/mlflow",
+        "the MLflow 2 test needs a real MLflow 2 server",
+    )
+}
+
 impl MlflowServer {
     /// Starts a server; with `admin_password`, the basic-auth app with user `admin`.
     pub fn start(admin_password: Option<&str>) -> Self {
-        let mlflow = mlflow();
+        Self::start_with(&mlflow(), admin_password)
+    }
+
+    /// [`start`](Self::start) with another `mlflow` executable (e.g. [`mlflow2`]).
+    pub fn start_with(mlflow: &std::path::Path, admin_password: Option<&str>) -> Self {
+        let mlflow = mlflow.to_path_buf();
         let dir = tempfile::tempdir().expect("a temp dir");
         let port = crate::free_port();
         let d = dir.path();
@@ -148,4 +163,24 @@ pub fn mlflow_python() -> PathBuf {
         "venv-mlflow/bin/python",
         "the MLflow model tests load isolake versions with mlflow.pyfunc",
     )
+}
+
+/// Runs a Python snippet with [`mlflow_python`] and `args`; returns the last line it printed,
+/// as JSON (a failure panics with its stderr).
+pub fn python_json<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> serde_json::Value {
+    let out = Command::new(mlflow_python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "python failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The JSON is the last line: MLflow prints links to runs on stdout before it.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("python printed no JSON ({e}): {stdout}"))
 }

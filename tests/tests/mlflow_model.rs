@@ -5,9 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use isolake_tests::mlflow::{MlflowServer, mlflow_python};
+use isolake_tests::mlflow::{MlflowServer, mlflow2, python_json};
 use isolake_tests::registry::{labelled_table, ok, score, train};
 use polars::prelude::*;
 use serde_json::Value;
@@ -67,18 +66,13 @@ print(json.dumps({
 "#;
 
 fn compare(model: &str, tracking: &str, input: &Path, scored: &Path) -> Value {
-    let out = Command::new(mlflow_python())
-        .args(["-c", COMPARE, model, tracking])
-        .arg(input)
-        .arg(scored)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let args = [
+        model,
+        tracking,
+        input.to_str().unwrap(),
+        scored.to_str().unwrap(),
+    ];
+    python_json(COMPARE, &args)
 }
 
 /// The table's rows as parquet, with `amount` missing in every 17th row.
@@ -187,16 +181,7 @@ fn models_uri_on_a_real_mlflow_server_loads_with_pyfunc() {
 
     // MLflow 3: the version comes from a logged model holding the run's params, its linked
     // metrics, the lineage and the model files, so it loads by its own id too.
-    let out = Command::new(mlflow_python())
-        .args(["-c", LOGGED, &server.url, "fraud-py"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let logged: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let logged = python_json(LOGGED, &[server.url.as_str(), "fraud-py"]);
     assert!(
         logged["status"].as_str().unwrap().contains("READY"),
         "{logged}"
@@ -262,4 +247,60 @@ fn a_tampered_mlmodel_or_loader_is_refused() {
         );
         ok(&out);
     }
+}
+
+/// An MLflow 2 server has no logged models: the version is registered from the run's
+/// artifacts as before, and it scores and loads like any other.
+#[test]
+fn an_mlflow_2_server_registers_from_the_run_as_before() {
+    let server = MlflowServer::start_with(&mlflow2(), None);
+    let dir = tempfile::tempdir().unwrap();
+    let table = labelled_table(dir.path(), "silver", 2000, 14);
+    let input = input_with_gaps(&table, dir.path());
+    let uri = ok(&train(
+        &server.url,
+        &table,
+        "fraud-2",
+        &["--promote", "production"],
+        &[],
+    ));
+    assert_eq!(uri, "models:/fraud-2/1");
+    let version: Value = reqwest::blocking::get(format!(
+        "{}/api/2.0/mlflow/model-versions/get?name=fraud-2&version=1",
+        server.url
+    ))
+    .unwrap()
+    .json()
+    .unwrap();
+    let version = &version["model_version"];
+    let run_id = version["run_id"].as_str().unwrap();
+    let source = version["source"].as_str().unwrap();
+    assert!(
+        source.ends_with(&format!("{run_id}/artifacts/model")),
+        "{version}"
+    );
+    let tags = version["tags"].as_array().unwrap();
+    assert!(
+        !tags.iter().any(|t| t["key"] == "isolake.logged_model_id"),
+        "{version}"
+    );
+    let scored = dir.path().join("scored.parquet");
+    let cache = dir.path().join("cache");
+    let alias = "models:/fraud-2@production";
+    ok(&score(
+        &server.url,
+        alias,
+        input.to_str().unwrap(),
+        &scored,
+        &cache,
+        &[],
+    ));
+    // Loaded by MLflow 3's pyfunc from the MLflow 2 server: the same scores.
+    let result = compare(alias, &server.url, &input, &scored);
+    assert_eq!(result["rows"], 2000, "{result}");
+    assert!(
+        result["max_abs_diff"].as_f64().unwrap() <= 1e-12,
+        "{result}"
+    );
+    assert_eq!(result["flags_equal"], true, "{result}");
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use isolake_tests::lake::{Lake, generate};
-use isolake_tests::mlflow::mlflow_python;
+use isolake_tests::mlflow::{MlflowServer, mlflow_python, python_json};
 use isolake_tests::registry::{labelled_table, ok, run};
 use polars::prelude::*;
 use serde_json::Value;
@@ -48,18 +48,48 @@ print(json.dumps({
 "#;
 
 fn python(script: &str, args: &[&str]) -> Value {
-    let out = Command::new(mlflow_python())
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    python_json(script, args)
+}
+
+/// `isolake-train --import artifact` on `input` into `registry` as `name`, promoted to
+/// production; returns the version's URI.
+fn import(registry: &str, artifact: &Path, input: &str, name: &str) -> String {
+    let args = [
+        "--import",
+        artifact.to_str().unwrap(),
+        "--input",
+        input,
+        "--registry",
+        registry,
+        "--model-name",
+        name,
+        "--promote",
+        "production",
+        "--max-flag-rate",
+        "0.5",
+        "--quiet",
+    ];
+    ok(&run("isolake-train", &args, &[]))
+}
+
+/// `isolake-score` of `input` with `model` into `<dir>/scored.parquet`.
+fn score_file(registry: &str, model: &str, input: &Path, dir: &Path) -> PathBuf {
+    let scored = dir.join("scored.parquet");
+    let cache = dir.join("cache");
+    let args = [
+        "--model",
+        model,
+        "--registry",
+        registry,
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        scored.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    ok(&run("isolake-score", &args, &[]));
+    scored
 }
 
 /// Fits, saves and converts; returns the joblib file and the artifact.
@@ -152,40 +182,10 @@ fn converted_forests_score_like_scikit_learn_on_the_sample_sets() {
         let (forest, artifact) = fit_and_convert(dir.path(), &data, &features, params);
         let registry = dir.path().join("registry");
         let registry = registry.to_str().unwrap();
-        let import = [
-            "--import",
-            artifact.to_str().unwrap(),
-            "--input",
-            data.to_str().unwrap(),
-            "--registry",
-            registry,
-            "--model-name",
-            name,
-            "--promote",
-            "production",
-            "--max-flag-rate",
-            "0.5",
-            "--quiet",
-        ];
-        assert_eq!(
-            ok(&run("isolake-train", &import, &[])),
-            format!("models:/{name}/1")
-        );
-        let scored = dir.path().join("scored.parquet");
-        let cache = dir.path().join("cache");
-        let score = [
-            "--model",
-            &format!("models:/{name}@production"),
-            "--registry",
-            registry,
-            "--input",
-            data.to_str().unwrap(),
-            "--output",
-            scored.to_str().unwrap(),
-            "--cache-dir",
-            cache.to_str().unwrap(),
-        ];
-        ok(&run("isolake-score", &score, &[]));
+        let uri = import(registry, &artifact, data.to_str().unwrap(), name);
+        assert_eq!(uri, format!("models:/{name}/1"));
+        let model = format!("models:/{name}@production");
+        let scored = score_file(registry, &model, &data, dir.path());
         let rows = isolake_tests::lake::read_parquet_rows(&data);
         let result = python(
             COMPARE,
@@ -240,20 +240,7 @@ fn a_converted_forest_runs_in_the_pipeline_like_any_other_version() {
     let (forest, artifact) = fit_and_convert(dir.path(), &history, &features, params);
     let registry = dir.path().join("registry");
     let registry = registry.to_str().unwrap();
-    let import = [
-        "--import",
-        artifact.to_str().unwrap(),
-        "--input",
-        &table,
-        "--registry",
-        registry,
-        "--model-name",
-        "converted",
-        "--promote",
-        "production",
-        "--quiet",
-    ];
-    ok(&run("isolake-train", &import, &[]));
+    import(registry, &artifact, &table, "converted");
 
     let model =
         format!("[model]\nuri = \"models:/converted@production\"\nregistry = \"{registry}\"\n");
@@ -278,4 +265,63 @@ fn a_converted_forest_runs_in_the_pipeline_like_any_other_version() {
         ],
     );
     assert_matches_sklearn(&result, scored.height());
+}
+
+/// Fits scikit-learn on the parquet file `train`, logs it with `mlflow.sklearn` as version 1
+/// of `name` on the tracking server, and saves it with joblib at `out` for the comparison.
+const LOG_SKLEARN: &str = r#"
+import json, sys, joblib, mlflow, mlflow.sklearn, pandas as pd
+from sklearn.ensemble import IsolationForest
+train, tracking, name, out = sys.argv[1:5]
+mlflow.set_tracking_uri(tracking)
+x = pd.read_parquet(train).to_numpy(dtype="float64")
+forest = IsolationForest(n_estimators=40, random_state=9, contamination=0.05).fit(x)
+with mlflow.start_run():
+    # MLflow 3 saves with skops, which loads a tree model only with its types trusted.
+    mlflow.sklearn.log_model(forest, name="forest", registered_model_name=name,
+                             skops_trusted_types=["sklearn.tree._tree.Tree"])
+joblib.dump(forest, out)
+print(json.dumps({"rows": len(x)}))
+"#;
+
+#[test]
+fn a_forest_logged_with_mlflow_sklearn_converts_from_its_model_uri() {
+    let server = MlflowServer::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let (data, features) = sample_as_parquet("breastw", dir.path());
+    let forest = dir.path().join("forest.joblib");
+    let args = [
+        data.to_str().unwrap(),
+        &server.url,
+        "sk",
+        forest.to_str().unwrap(),
+    ];
+    python(LOG_SKLEARN, &args);
+    let artifact = dir.path().join("model.isolake");
+    let out = Command::new(mlflow_python())
+        .arg(repo().join("models/python/sklearn_to_isolake.py"))
+        .args(["--model", "models:/sk/1", "--features", &features.join(",")])
+        .args(["--out", artifact.to_str().unwrap()])
+        .env("MLFLOW_TRACKING_URI", &server.url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let registry = dir.path().join("registry");
+    let registry = registry.to_str().unwrap();
+    import(registry, &artifact, data.to_str().unwrap(), "breastw");
+    let scored = score_file(registry, "models:/breastw@production", &data, dir.path());
+    let rows = isolake_tests::lake::read_parquet_rows(&data);
+    let result = python(
+        COMPARE,
+        &[
+            forest.to_str().unwrap(),
+            scored.to_str().unwrap(),
+            &features.join(","),
+        ],
+    );
+    assert_matches_sklearn(&result, rows);
 }

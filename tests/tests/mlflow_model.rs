@@ -75,6 +75,24 @@ fn compare(model: &str, tracking: &str, input: &Path, scored: &Path) -> Value {
     python_json(COMPARE, &args)
 }
 
+/// The file called `name` under `dir` whose path contains `part` (in a server's artifacts).
+fn find_file(dir: &Path, part: &str, name: &str) -> PathBuf {
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.file_name().is_some_and(|n| n == name)
+                && path.to_string_lossy().contains(part)
+            {
+                return path;
+            }
+        }
+    }
+    panic!("no {name} under {} for {part}", dir.display())
+}
+
 /// The table's rows as parquet, with `amount` missing in every 17th row.
 fn input_with_gaps(table: &str, out: &Path) -> PathBuf {
     let mut df = isolake_tests::lake::read_table(Path::new(table));
@@ -209,6 +227,25 @@ fn models_uri_on_a_real_mlflow_server_loads_with_pyfunc() {
     }
     let by_id = format!("models:/{}", logged["model_id"].as_str().unwrap());
     assert_same_scores(&compare(&by_id, &server.url, &input, &scored), 3000);
+
+    // A loader tampered with in the server's artifact store is refused too.
+    let model_id = logged["model_id"].as_str().unwrap();
+    let loader = find_file(server.dir.path(), model_id, "isolake_pyfunc.py");
+    let mut bytes = std::fs::read(&loader).unwrap();
+    bytes.extend_from_slice(b"\nimport os  # tampered\n");
+    std::fs::write(&loader, bytes).unwrap();
+    let tampered = dir.path().join("tampered.parquet");
+    let out = score(
+        &server.url,
+        uri,
+        input.to_str().unwrap(),
+        &tampered,
+        &cache,
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("refusing to load it"), "{stderr}");
 }
 
 #[test]

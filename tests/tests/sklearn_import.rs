@@ -310,9 +310,10 @@ fn a_forest_logged_with_mlflow_sklearn_converts_from_its_model_uri() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let registry = dir.path().join("registry");
-    let registry = registry.to_str().unwrap();
-    import(registry, &artifact, data.to_str().unwrap(), "breastw");
+    // Registered in the same MLflow server, next to the scikit-learn version it came from.
+    let registry = server.url.as_str();
+    let uri = import(registry, &artifact, data.to_str().unwrap(), "breastw");
+    assert_eq!(uri, "models:/breastw/1");
     let scored = score_file(registry, "models:/breastw@production", &data, dir.path());
     let rows = isolake_tests::lake::read_parquet_rows(&data);
     let result = python(

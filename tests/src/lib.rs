@@ -13,7 +13,7 @@ pub mod registry;
 
 use std::fmt::Display;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -66,7 +66,18 @@ pub fn installed_tool(env: &str, relative: &str, why: &str) -> PathBuf {
 
 /// Runs a Python snippet with arguments and returns its stdout parsed as JSON.
 pub fn run_python(script: &str, args: &[&str]) -> serde_json::Value {
-    let output = Command::new(python())
+    run_python_at(&python(), script, args)
+}
+
+/// Runs a Python snippet with the interpreter `python` and `args`; returns the last line it
+/// printed, as JSON (libraries such as MLflow print links before it). A failure panics with
+/// its stderr.
+pub fn run_python_at<S: AsRef<std::ffi::OsStr>>(
+    python: &Path,
+    script: &str,
+    args: &[S],
+) -> serde_json::Value {
+    let output = Command::new(python)
         .arg("-c")
         .arg(script)
         .args(args)
@@ -77,12 +88,9 @@ pub fn run_python(script: &str, args: &[&str]) -> serde_json::Value {
         "python failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "python printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("python printed no JSON ({e}): {stdout}"))
 }
 
 /// A port nothing listens on right now, for a server a test starts (another process may take

@@ -166,21 +166,7 @@ pub fn mlflow_python() -> PathBuf {
 }
 
 /// Runs a Python snippet with [`mlflow_python`] and `args`; returns the last line it printed,
-/// as JSON (a failure panics with its stderr).
+/// as JSON (see [`crate::run_python_at`]).
 pub fn python_json<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> serde_json::Value {
-    let out = Command::new(mlflow_python())
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "python failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // The JSON is the last line: MLflow prints links to runs on stdout before it.
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("python printed no JSON ({e}): {stdout}"))
+    crate::run_python_at(&mlflow_python(), script, args)
 }

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use isolake_tests::lake::{Lake, generate};
 use isolake_tests::mlflow::{MlflowServer, mlflow_python, python_json};
-use isolake_tests::registry::{labelled_table, ok, run};
+use isolake_tests::registry::{labelled_table, ok, run, score};
 use polars::prelude::*;
 use serde_json::Value;
 
@@ -47,10 +47,6 @@ print(json.dumps({
 }))
 "#;
 
-fn python(script: &str, args: &[&str]) -> Value {
-    python_json(script, args)
-}
-
 /// `isolake-train --import artifact` on `input` into `registry` as `name`, promoted to
 /// production; returns the version's URI.
 fn import(registry: &str, artifact: &Path, input: &str, name: &str) -> String {
@@ -72,24 +68,33 @@ fn import(registry: &str, artifact: &Path, input: &str, name: &str) -> String {
     ok(&run("isolake-train", &args, &[]))
 }
 
-/// `isolake-score` of `input` with `model` into `<dir>/scored.parquet`.
-fn score_file(registry: &str, model: &str, input: &Path, dir: &Path) -> PathBuf {
+/// Scores `data` with `model` from `registry` and asserts the scores are the saved
+/// scikit-learn `forest`'s on the same rows.
+fn assert_scores_like_sklearn(
+    registry: &str,
+    model: &str,
+    data: &Path,
+    forest: &Path,
+    features: &[&str],
+    dir: &Path,
+) {
     let scored = dir.join("scored.parquet");
-    let cache = dir.join("cache");
-    let args = [
-        "--model",
-        model,
-        "--registry",
+    let input = data.to_str().unwrap();
+    ok(&score(
         registry,
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
+        model,
+        input,
+        &scored,
+        &dir.join("cache"),
+        &[],
+    ));
+    let rows = isolake_tests::lake::read_parquet_rows(data);
+    let args = [
+        forest.to_str().unwrap(),
         scored.to_str().unwrap(),
-        "--cache-dir",
-        cache.to_str().unwrap(),
+        &features.join(","),
     ];
-    ok(&run("isolake-score", &args, &[]));
-    scored
+    assert_matches_sklearn(&python_json(COMPARE, &args), rows);
 }
 
 /// Fits, saves and converts; returns the joblib file and the artifact.
@@ -106,7 +111,7 @@ fn fit_and_convert(
         params,
         forest.to_str().unwrap(),
     ];
-    python(FIT, &args);
+    python_json(FIT, &args);
     let artifact = dir.join("model.isolake");
     let out = Command::new(mlflow_python())
         .arg(repo().join("models/python/sklearn_to_isolake.py"))
@@ -185,17 +190,7 @@ fn converted_forests_score_like_scikit_learn_on_the_sample_sets() {
         let uri = import(registry, &artifact, data.to_str().unwrap(), name);
         assert_eq!(uri, format!("models:/{name}/1"));
         let model = format!("models:/{name}@production");
-        let scored = score_file(registry, &model, &data, dir.path());
-        let rows = isolake_tests::lake::read_parquet_rows(&data);
-        let result = python(
-            COMPARE,
-            &[
-                forest.to_str().unwrap(),
-                scored.to_str().unwrap(),
-                &features.join(","),
-            ],
-        );
-        assert_matches_sklearn(&result, rows);
+        assert_scores_like_sklearn(registry, &model, &data, &forest, &features, dir.path());
     }
 }
 
@@ -256,7 +251,7 @@ fn a_converted_forest_runs_in_the_pipeline_like_any_other_version() {
     ParquetWriter::new(std::fs::File::create(&path).unwrap())
         .finish(&mut scored)
         .unwrap();
-    let result = python(
+    let result = python_json(
         COMPARE,
         &[
             forest.to_str().unwrap(),
@@ -296,7 +291,7 @@ fn a_forest_logged_with_mlflow_sklearn_converts_from_its_model_uri() {
         "sk",
         forest.to_str().unwrap(),
     ];
-    python(LOG_SKLEARN, &args);
+    python_json(LOG_SKLEARN, &args);
     let artifact = dir.path().join("model.isolake");
     let out = Command::new(mlflow_python())
         .arg(repo().join("models/python/sklearn_to_isolake.py"))
@@ -314,15 +309,7 @@ fn a_forest_logged_with_mlflow_sklearn_converts_from_its_model_uri() {
     let registry = server.url.as_str();
     let uri = import(registry, &artifact, data.to_str().unwrap(), "breastw");
     assert_eq!(uri, "models:/breastw/1");
-    let scored = score_file(registry, "models:/breastw@production", &data, dir.path());
-    let rows = isolake_tests::lake::read_parquet_rows(&data);
-    let result = python(
-        COMPARE,
-        &[
-            forest.to_str().unwrap(),
-            scored.to_str().unwrap(),
-            &features.join(","),
-        ],
-    );
-    assert_matches_sklearn(&result, rows);
+    let features: Vec<&str> = features.iter().map(String::as_str).collect();
+    let model = "models:/breastw@production";
+    assert_scores_like_sklearn(registry, model, &data, &forest, &features, dir.path());
 }

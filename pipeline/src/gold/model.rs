@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use isolake_models::registry::TAG_SHA256;
 use isolake_models::{Error as ModelError, IsolationForest, ModelUri, Registry, ResolvedModel};
 
 use crate::config::{ModelConfig, OnMissingModel};
@@ -70,8 +71,14 @@ impl ModelSlot {
             return Ok(Vec::new());
         }
         self.last_check = Some(Instant::now());
-        let loaded = Registry::open(&self.registry_uri)
-            .and_then(|r| r.load_model(&self.config.uri, self.cache_dir.as_deref()));
+        let registry = Registry::open(&self.registry_uri);
+        if let Ok(registry) = &registry
+            && self.still_current(registry)
+        {
+            return Ok(Vec::new());
+        }
+        let loaded =
+            registry.and_then(|r| r.load_model(&self.config.uri, self.cache_dir.as_deref()));
         match loaded {
             Ok((forest, resolved)) => {
                 let lacking = self.lacking(&forest);
@@ -82,6 +89,21 @@ impl ModelSlot {
             }
             Err(e) => self.unavailable(batch, e),
         }
+    }
+
+    /// Whether the URI still resolves to the artifact scoring now (one registry lookup): then
+    /// nothing is fetched, verified or parsed again. Any doubt (a file URI, an error) loads.
+    fn still_current(&self, registry: &Registry) -> bool {
+        let Some(current) = &self.current else {
+            return false;
+        };
+        let Ok(uri) = ModelUri::parse(&self.config.uri) else {
+            return false;
+        };
+        matches!(
+            registry.resolve(&uri),
+            Ok(Some(v)) if v.tags.get(TAG_SHA256) == Some(&current.resolved.sha256)
+        )
     }
 
     /// Takes `resolved` unless it is the version already scoring.

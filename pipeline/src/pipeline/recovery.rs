@@ -63,6 +63,7 @@ impl Pipeline {
         // batch and doubles while its rows stay within the batch byte limit (halving past it),
         // so a long rebuild takes few scans and holds about one batch's worth in memory.
         let budget = self.config().batch.max_bytes.max(1) as usize;
+        let no_rows = DataFrame::empty_with_schema(&self.tables.bronze.schema()?);
         let (mut first, mut span) = (from, 1u64);
         while first <= bronze_batch {
             let last = bronze_batch.min(first.saturating_add(span - 1));
@@ -70,10 +71,7 @@ impl Pipeline {
             let size = rows.values().map(DataFrame::estimated_size).sum::<usize>();
             span = next_span(span, size, budget);
             for batch in first..=last {
-                let rows = match rows.remove(&batch) {
-                    Some(rows) => rows,
-                    None => DataFrame::empty_with_schema(&self.tables.bronze.schema()?),
-                };
+                let rows = rows.remove(&batch).unwrap_or_else(|| no_rows.clone());
                 let events = self.catch_up(batch, rows, gold_at, events_at).await?;
                 totals.rows_in += events.rows_in;
                 totals.rows_out += events.rows_out;

@@ -112,10 +112,12 @@ impl<'m> Scorer<'m> {
             let chunk = df.slice(start as i64, len);
             let m = FeatureMatrix::extract(&chunk, &features)?;
             let mut raw = vec![0.0; m.scorable_rows()];
-            self.model.score_rows_into(&m.values, &mut raw)?;
+            // Explaining walks every row to its leaves anyway: the same walk gives the scores.
             let explained = if self.explain > 0 && !raw.is_empty() {
-                self.model.explain_top_flat(&m.view(), self.explain)?
+                self.model
+                    .score_and_explain_rows(&m.values, &mut raw, self.explain)?
             } else {
+                self.model.score_rows_into(&m.values, &mut raw)?;
                 Vec::new()
             };
             let mut k = 0;

@@ -302,8 +302,49 @@ impl IsolationForest {
         k: usize,
     ) -> Result<Vec<u32>> {
         self.with_explainers(x, |trees, explainers, d, rows| {
-            explain::explain_top_flat(trees, explainers, d, rows, k)
+            explain::explain_top_flat(trees, explainers, d, rows, k).0
         })
+    }
+
+    /// [`score_rows_into`](Self::score_rows_into) and [`explain_top_flat`](Self::explain_top_flat)
+    /// in one walk of the trees: the walk that explains a row ends in its leaf, so it gives
+    /// the path lengths too, and scoring costs no second walk. `out` gets the same scores,
+    /// bit for bit. Every value must be finite (a NaN or infinity is an error, as for
+    /// `explain`). Extended forests walk twice (the scorer's hyperplane layout is its own).
+    pub fn score_and_explain_rows(
+        &self,
+        rows: &[f64],
+        out: &mut [f64],
+        k: usize,
+    ) -> Result<Vec<u32>> {
+        let d = self.n_features();
+        if rows.len() != out.len() * d {
+            return Err(Error::BufferShapeMismatch {
+                values: rows.len(),
+                features: d,
+                outputs: out.len(),
+            });
+        }
+        let view = ndarray::ArrayView2::from_shape((out.len(), d), rows).map_err(|_| {
+            Error::BufferShapeMismatch {
+                values: rows.len(),
+                features: d,
+                outputs: out.len(),
+            }
+        })?;
+        if self.trees.iter().any(|t| t.terms != 1) {
+            let top = self.explain_top_flat(&view, k)?;
+            self.score_buffer(rows, out, true);
+            return Ok(top);
+        }
+        let (top, sums) = self.with_explainers(&view, |trees, explainers, d, rows| {
+            explain::explain_top_flat(trees, explainers, d, rows, k)
+        })?;
+        let norm = score::path_norm(self.trees.len(), self.samples_per_tree());
+        for (s, sum) in out.iter_mut().zip(sums) {
+            *s = score::score_of_path_sum(sum, norm);
+        }
+        Ok(top)
     }
 
     /// Checks `x` and hands its rows (row-major) to `f` with the explanation walks.
@@ -318,9 +359,13 @@ impl IsolationForest {
         let Some(rows) = rows.as_slice() else {
             unreachable!("standard layout is contiguous")
         };
-        let explainers = self
-            .explainers
-            .get_or_init(|| self.trees.iter().map(explain::Explainer::compile).collect());
+        let explainers = self.explainers.get_or_init(|| {
+            let d = self.n_features();
+            self.trees
+                .iter()
+                .map(|t| explain::Explainer::compile(t, d))
+                .collect()
+        });
         Ok(f(&self.trees, explainers, self.n_features(), rows))
     }
 

@@ -73,7 +73,7 @@ pub fn depth_limit(psi: usize) -> usize {
 /// `−2^(−E[h(x)] / c(ψ))` (scikit-learn's `score_samples`; lower is more abnormal).
 #[inline]
 pub fn score_from_path_sum(path_sum: f64, n_trees: usize, psi: usize) -> f64 {
-    -(2f64.powf(-path_sum / (n_trees as f64 * average_path_length(psi))))
+    score_of_path_sum(path_sum, path_norm(n_trees, psi))
 }
 
 /// Order-preserving map from `f64` to `u64`: for non-NaN `a`, `b`,
@@ -377,18 +377,29 @@ pub(crate) fn score_chunk(
         Some(r) => r.path_sums(rows, out),
         None => path_sums(trees, compiled, d, rows, out),
     }
-    // Same expression as `score_from_path_sum`, with c(ψ) computed once per chunk.
-    let norm = trees.len() as f64 * average_path_length(psi);
+    let norm = path_norm(trees.len(), psi);
     let mut first_bad = None;
     for (i, (s, row)) in out.iter_mut().zip(rows.chunks_exact(d)).enumerate() {
         if let Some(col) = row.iter().position(|v| !v.is_finite()) {
             *s = f64::NAN;
             first_bad.get_or_insert((i, col));
         } else {
-            *s = -(2f64.powf(-*s / norm));
+            *s = score_of_path_sum(*s, norm);
         }
     }
     first_bad
+}
+
+/// `n_trees · c(ψ)`: what a path sum is normalised by (computed once per chunk).
+pub(crate) fn path_norm(n_trees: usize, psi: usize) -> f64 {
+    n_trees as f64 * average_path_length(psi)
+}
+
+/// The score of a path sum over the trees, given [`path_norm`]: the one expression every
+/// scorer uses.
+#[inline]
+pub(crate) fn score_of_path_sum(path_sum: f64, norm: f64) -> f64 {
+    -(2f64.powf(-path_sum / norm))
 }
 
 #[cfg(test)]

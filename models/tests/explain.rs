@@ -64,7 +64,13 @@ fn weights_are_sorted_shares_summing_to_one() {
 /// features, shallower, deeper, wider) and extended ones (two walks); a NaN is refused.
 #[test]
 fn one_walk_scores_and_explains_like_the_two_separate_walks() {
-    for (d, psi, level) in [(6, 256, 0), (3, 16, 0), (4, 2048, 0), (12, 256, 0), (5, 256, 2)] {
+    for (d, psi, level) in [
+        (6, 256, 0),
+        (3, 16, 0),
+        (4, 2048, 0),
+        (12, 256, 0),
+        (5, 256, 2),
+    ] {
         let x = common::gaussian(3000, d, 40 + d as u64);
         let m = IsolationForest::params()
             .seed(11)
@@ -78,14 +84,24 @@ fn one_walk_scores_and_explains_like_the_two_separate_walks() {
         let mut scores = vec![0.0; x.nrows()];
         let top = m.score_and_explain_rows(&rows, &mut scores, 3).unwrap();
         let bits = |v: &[f64]| v.iter().map(|s| s.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&scores), bits(&expected), "d {d}, psi {psi}, level {level}");
+        assert_eq!(
+            bits(&scores),
+            bits(&expected),
+            "d {d}, psi {psi}, level {level}"
+        );
         assert_eq!(top, m.explain_top_flat(&x, 3).unwrap(), "d {d}, psi {psi}");
-        assert!(top.iter().any(|f| *f != 0), "explanations name several features");
+        assert!(
+            top.iter().any(|f| *f != 0),
+            "explanations name several features"
+        );
     }
     let x = common::gaussian(100, 2, 1);
     let m = IsolationForest::params().seed(1).fit_array(&x).unwrap();
     let mut rows: Vec<f64> = x.iter().copied().collect();
     rows[7] = f64::NAN;
     assert!(m.score_and_explain_rows(&rows, &mut [0.0; 100], 2).is_err());
-    assert!(m.score_and_explain_rows(&rows[1..], &mut [0.0; 100], 2).is_err());
+    assert!(
+        m.score_and_explain_rows(&rows[1..], &mut [0.0; 100], 2)
+            .is_err()
+    );
 }

@@ -11,7 +11,10 @@ use notify::event::{ModifyKind, RenameMode};
 use notify::{EventKind, RecursiveMode, Watcher};
 
 use crate::auto_compact::AutoCompactor;
+use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::pipeline::batch::Pending;
+use crate::pipeline::front::Prepared;
 use crate::pipeline::{BatchSummary, Pipeline};
 use crate::source::admission::Admission;
 use crate::source::listing::{self, Candidate};
@@ -279,43 +282,86 @@ impl Runner {
         {
             m.set_unreadable(admitted.unreadable);
         }
-        let mut processed = 0;
-        let mut rest = admitted.ready.as_slice();
-        while !rest.is_empty() && !self.shutdown.requested() {
-            let take = batch_size(rest, config.batch.max_files, config.batch.max_bytes);
-            let (batch, tail) = rest.split_at(take);
-            processed += self.process(batch, tail).await?.files;
-            rest = tail;
-        }
+        let processed = self.process(&admitted.ready, &config).await?;
         Ok(Poll {
             processed,
             waiting: admitted.waiting,
         })
     }
 
-    /// One batch of `batch`, with `tail` still to come; counted in the metrics.
-    async fn process(&mut self, batch: &[Candidate], tail: &[Candidate]) -> Result<BatchSummary> {
-        let backlog = (
-            tail.len() as u64,
-            tail.iter().map(|c| c.file.size).sum::<u64>(),
-        );
-        let started = Instant::now();
-        let summary = match self.pipeline.process(batch.to_vec(), backlog).await {
-            Ok(summary) => summary,
-            Err(e) => {
-                if let Some(m) = &self.metrics
-                    && let Ok(mut m) = m.lock()
-                {
-                    m.record_error();
-                }
-                return Err(e);
+    /// Processes `ready` in batches, each batch's gold overlapping the preparation of the
+    /// next (see `pipeline::batch`). A shutdown stops taking new batches; the one in flight
+    /// is committed and finished. Returns the files processed.
+    async fn process(&mut self, ready: &[Candidate], config: &Config) -> Result<usize> {
+        let mut processed = 0;
+        let mut rest = ready;
+        let mut pending: Option<InFlight> = None;
+        loop {
+            let mut next = None;
+            if !rest.is_empty() && !self.shutdown.requested() {
+                let take = batch_size(rest, config.batch.max_files, config.batch.max_bytes);
+                let (batch, tail) = rest.split_at(take);
+                next = Some((batch.to_vec(), backlog_of(tail), Instant::now()));
+                rest = tail;
             }
-        };
-        self.admission.unreadable(&summary.unreadable);
-        if summary.batch == 0 {
-            // Nothing was readable: no batch was committed.
-            return Ok(summary);
+            let (prepared, started, backlog) = match (pending.take(), next) {
+                (None, None) => break,
+                (Some(flight), None) => {
+                    let finished = self.pipeline.finish(flight.pending).await;
+                    processed += self.finished(finished, flight.started, flight.backlog)?;
+                    break;
+                }
+                (None, Some((files, backlog, started))) => (
+                    self.pipeline.prepare(files, backlog).await,
+                    started,
+                    backlog,
+                ),
+                (Some(flight), Some((files, backlog, started))) => {
+                    let (finished, prepared) = (self.pipeline)
+                        .finish_while_preparing(flight.pending, files, backlog)
+                        .await;
+                    processed += self.finished(finished, flight.started, flight.backlog)?;
+                    (prepared, started, backlog)
+                }
+            };
+            match self.counted(prepared)? {
+                Prepared::Unreadable { events, unreadable } => {
+                    self.pipeline.commit_events(None, events).await?;
+                    self.admission.unreadable(&unreadable);
+                }
+                Prepared::Batch(batch) => {
+                    let committed = self.pipeline.commit_prepared(*batch).await;
+                    pending = Some(InFlight {
+                        pending: self.counted(committed)?,
+                        started,
+                        backlog,
+                    });
+                }
+            }
         }
+        Ok(processed)
+    }
+
+    /// Counts an error in the metrics and passes the result on.
+    fn counted<T>(&self, result: Result<T>) -> Result<T> {
+        if result.is_err()
+            && let Some(m) = &self.metrics
+            && let Ok(mut m) = m.lock()
+        {
+            m.record_error();
+        }
+        result
+    }
+
+    /// Books a finished batch (metrics, log, summary, compaction) and returns its files.
+    fn finished(
+        &mut self,
+        result: Result<BatchSummary>,
+        started: Instant,
+        backlog: (u64, u64),
+    ) -> Result<usize> {
+        let summary = self.counted(result)?;
+        self.admission.unreadable(&summary.unreadable);
         if let Some(m) = &self.metrics
             && let Ok(mut m) = m.lock()
         {
@@ -329,12 +375,28 @@ impl Runner {
             quarantined = summary.quarantined,
             "batch committed"
         );
-        self.summary.batches.push(summary.clone());
+        let files = summary.files;
+        self.summary.batches.push(summary);
         if let Some(compactor) = &mut self.compactor {
             compactor.after_batch();
         }
-        Ok(summary)
+        Ok(files)
     }
+}
+
+/// A batch whose bronze, silver and quarantine are committed, with what its booking needs.
+struct InFlight {
+    pending: Pending,
+    started: Instant,
+    backlog: (u64, u64),
+}
+
+/// The files and bytes of `tail`: the backlog after a batch.
+fn backlog_of(tail: &[Candidate]) -> (u64, u64) {
+    (
+        tail.len() as u64,
+        tail.iter().map(|c| c.file.size).sum::<u64>(),
+    )
 }
 
 /// How many of `files` (in order) the next batch takes: at least one, then up to the limits.

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use polars::prelude::*;
 
-use super::{Pipeline, bronze_event};
+use super::Pipeline;
+use super::batch::bronze_event;
 use crate::bronze::{BATCH_ID, SOURCE_FILE, SOURCE_LINE};
 use crate::error::{Inconsistency, Result};
 use crate::event_log::{Flow, FlowEvent, Status};
@@ -123,7 +124,8 @@ impl Pipeline {
             let commit = progress::of_batch(&self.tables.bronze, &self.config().id, batch).await?;
             if let Some(p) = commit.filter(|p| p.flow == Step::Bronze) {
                 let bytes = p.files.iter().map(|f| f.size).sum();
-                let event = bronze_event(batch, &bronze_rows, &out, &p.files, bytes, (0, 0));
+                let rows = bronze_rows.height();
+                let event = bronze_event(batch, rows, &out, &p.files, bytes, (0, 0));
                 events.insert(0, event);
             }
             for e in &mut events {

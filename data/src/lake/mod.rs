@@ -2,6 +2,7 @@
 //! application transactions, and reads back as lazy frames.
 
 mod arrow_bridge;
+mod encoding;
 mod history;
 mod local_store;
 pub mod location;

@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::arrow_bridge;
+use super::encoding;
 use super::location;
 use crate::error::{Error, Result};
 
@@ -281,7 +282,8 @@ impl LakeTable {
         let table_schema = self.arrow_schema()?;
         let (batches, evolved) = conform(df, &table_schema, evolve_schema, &self.url)?;
         let target = batches.first().map(|b| b.schema());
-        let mut writer = RecordBatchWriter::for_table(&self.table)?;
+        let mut writer = RecordBatchWriter::for_table(&self.table)?
+            .with_writer_properties(encoding::writer_properties(&batches));
         let mode = if evolved {
             WriteMode::MergeSchema
         } else {

@@ -196,8 +196,32 @@ enum Command {
     },
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    limit_malloc_arenas();
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(start()),
+        Err(e) => {
+            eprintln!("isolake-pipeline: error: cannot start the async runtime: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Caps glibc's malloc at two arenas, before any thread starts. By default each thread that
+/// meets a busy arena gets one of its own (up to 8 per core), and each keeps the memory its
+/// part of a batch freed: on the 1M-row backlog of `vs_python.sh` peak RSS fell by a third
+/// (837 → 555 MB with 64 MiB batches) at the same speed.
+#[allow(unsafe_code)]
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it runs before any other thread
+    // exists, with a valid option and value.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+async fn start() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             // deltalake logs an ERROR when auto compaction's commit (max_retries = 0) meets a

@@ -50,9 +50,9 @@ fn mostly_distinct(column: &ArrayRef) -> bool {
         DataType::Utf8 => distinct(sample.as_string::<i32>().iter()),
         DataType::LargeUtf8 => distinct(sample.as_string::<i64>().iter()),
         DataType::Utf8View => distinct(sample.as_string_view().iter()),
-        DataType::Float64 => distinct(
-            (sample.as_primitive::<Float64Type>().iter()).map(|v| v.map(f64::to_bits)),
-        ),
+        DataType::Float64 => {
+            distinct((sample.as_primitive::<Float64Type>().iter()).map(|v| v.map(f64::to_bits)))
+        }
         DataType::Int64 => distinct(sample.as_primitive::<Int64Type>().iter()),
         DataType::Int32 => distinct(sample.as_primitive::<Int32Type>().iter()),
         DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, _) => {
@@ -104,7 +104,10 @@ mod tests {
         assert!(dictionary("country"));
         assert!(!dictionary("amount"));
         assert!(dictionary("few"));
-        assert_eq!(props.compression(&ColumnPath::from("id")), Compression::SNAPPY);
+        assert_eq!(
+            props.compression(&ColumnPath::from("id")),
+            Compression::SNAPPY
+        );
         assert!(writer_properties(&[]).dictionary_enabled(&ColumnPath::from("id")));
     }
 }

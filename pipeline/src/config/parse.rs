@@ -195,7 +195,9 @@ fn parse_source(
     };
     let mut limits = BatchLimits {
         max_files: 1000,
-        max_bytes: 256 * 1024 * 1024,
+        // Memory follows it: about 4-5x the batch's input bytes, two batches in flight (the
+        // next one is prepared while the last one's gold runs).
+        max_bytes: 64 * 1024 * 1024,
     };
     let Some(value) = value else {
         w.issue(

@@ -34,7 +34,6 @@ use crate::source::progress::Step;
 /// A batch whose bronze, silver and quarantine are committed; gold and the event log follow.
 pub struct Pending {
     batch: u64,
-    started: Instant,
     files: usize,
     bytes: u64,
     bronze_rows: usize,
@@ -80,9 +79,10 @@ impl Pipeline {
 
     /// Commits a prepared batch's bronze (with the files it read), silver and quarantine.
     pub async fn commit_prepared(&mut self, prepared: PreparedBatch) -> Result<Pending> {
+        let committing = Instant::now();
         let PreparedBatch {
             batch,
-            started,
+            prepared_in,
             sources,
             new_columns,
             bronze_rows,
@@ -105,14 +105,14 @@ impl Pipeline {
         )];
         let staged = Some((silver_files, quarantine_files));
         events.extend(self.commit_silver(batch, &out, staged).await?);
-        // Read, bronze, silver and quarantine are one step: they share its duration.
-        let duration_ms = started.elapsed().as_millis() as u64;
+        // Read, bronze, silver and quarantine are one step: they share its duration (the
+        // preparation and the commits, not the wait for the batch before).
+        let duration_ms = (prepared_in + committing.elapsed()).as_millis() as u64;
         for e in &mut events {
             e.duration_ms = duration_ms;
         }
         Ok(Pending {
             batch,
-            started,
             files: sources.len(),
             bytes,
             bronze_rows,
@@ -254,7 +254,6 @@ impl Back<'_> {
     async fn finish(&mut self, pending: Pending) -> Result<BatchSummary> {
         let Pending {
             batch,
-            started,
             files,
             bytes,
             bronze_rows,
@@ -268,11 +267,6 @@ impl Back<'_> {
         events.extend(gold.events);
         events.extend(read_events);
         self.commit_events(Some(batch), events).await?;
-        tracing::debug!(
-            batch,
-            ms = started.elapsed().as_millis() as u64,
-            "batch done"
-        );
         Ok(BatchSummary {
             batch,
             files,

@@ -3,7 +3,7 @@
 //! It borrows only what it needs, so it can run while the previous batch's gold commits.
 
 use std::collections::BTreeSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use isolake_data::lake::{LakeTable, Staged};
 use polars::prelude::*;
@@ -49,7 +49,8 @@ pub enum Prepared {
 
 pub struct PreparedBatch {
     pub(super) batch: u64,
-    pub(super) started: Instant,
+    /// How long the preparation took (not the wait for the batch before to finish).
+    pub(super) prepared_in: Duration,
     pub(super) sources: Vec<SourceFile>,
     /// Columns the batch adds to bronze (schema evolution).
     pub(super) new_columns: Vec<String>,
@@ -106,7 +107,7 @@ impl Front<'_> {
         let (out, silver_files, quarantine_files) = silver?;
         Ok(Prepared::Batch(Box::new(PreparedBatch {
             batch,
-            started,
+            prepared_in: started.elapsed(),
             sources,
             new_columns,
             bronze_rows: bronze_rows.height(),

@@ -198,7 +198,10 @@ enum Command {
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime.block_on(start()),
         Err(e) => {
             eprintln!("isolake-pipeline: error: cannot start the async runtime: {e}");

@@ -2,7 +2,7 @@
 //! of the test venv, free ports, polling with a deadline and children that cannot outlive
 //! their test; in modules, pipelines under test ([`lake`]), the train/score binaries and
 //! their registries ([`registry`]), Flink's reference fixtures ([`flink`]), a real MLflow
-//! server ([`mlflow`]) and headless Chromium ([`browser`]).
+//! server ([`mlflow`]), an S3-compatible server ([`s3`]) and headless Chromium ([`browser`]).
 
 pub mod browser;
 mod child;
@@ -10,6 +10,7 @@ pub mod flink;
 pub mod lake;
 pub mod mlflow;
 pub mod registry;
+pub mod s3;
 
 use std::fmt::Display;
 use std::net::TcpListener;

@@ -1,4 +1,4 @@
-//! Table locations: URLs (`file:///…`, later `s3://…`) or plain local paths.
+//! Table locations: URLs (`file:///…`, `s3://bucket/prefix`) or plain local paths.
 
 use std::path::{Path, PathBuf};
 
@@ -13,8 +13,9 @@ pub fn parse(location: &str) -> Result<Url> {
         location: location.to_string(),
         reason,
     };
-    // Every table operation starts here: deltalake must use isolake's local store first.
+    // Every table operation starts here: deltalake must use isolake's stores first.
     super::local_store::register();
+    super::s3_store::register();
     if location.trim().is_empty() {
         return Err(invalid("the location is empty".into()));
     }

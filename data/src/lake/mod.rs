@@ -10,6 +10,7 @@ mod maintain;
 mod read;
 mod reshape;
 pub(crate) mod rewrite;
+pub mod s3_store;
 mod table;
 
 pub use arrow_bridge::{schema_from_arrow, schema_to_arrow};

@@ -254,16 +254,24 @@ impl IsolationForest {
     /// Rows holding a NaN or infinity get a NaN score (the pipeline stores a null) instead of
     /// failing the batch. Errors only on a shape mismatch.
     pub fn score_rows_into(&self, rows: &[f64], out: &mut [f64]) -> Result<()> {
-        let d = self.n_features();
-        if rows.len() != out.len() * d {
-            return Err(Error::BufferShapeMismatch {
-                values: rows.len(),
-                features: d,
-                outputs: out.len(),
-            });
-        }
+        self.buffer_view(rows, out.len())?;
         self.score_buffer(rows, out, true);
         Ok(())
+    }
+
+    /// `rows` (row-major) as `outputs` rows of [`n_features`](Self::n_features) values, or
+    /// the shape error of the allocation-free calls.
+    fn buffer_view<'a>(&self, rows: &'a [f64], outputs: usize) -> Result<ArrayView2<'a, f64>> {
+        let d = self.n_features();
+        let mismatch = || Error::BufferShapeMismatch {
+            values: rows.len(),
+            features: d,
+            outputs,
+        };
+        if rows.len() != outputs * d {
+            return Err(mismatch());
+        }
+        ArrayView2::from_shape((outputs, d), rows).map_err(|_| mismatch())
     }
 
     /// `score_samples(x) − offset`: negative for anomalies.
@@ -317,21 +325,7 @@ impl IsolationForest {
         out: &mut [f64],
         k: usize,
     ) -> Result<Vec<u32>> {
-        let d = self.n_features();
-        if rows.len() != out.len() * d {
-            return Err(Error::BufferShapeMismatch {
-                values: rows.len(),
-                features: d,
-                outputs: out.len(),
-            });
-        }
-        let view = ndarray::ArrayView2::from_shape((out.len(), d), rows).map_err(|_| {
-            Error::BufferShapeMismatch {
-                values: rows.len(),
-                features: d,
-                outputs: out.len(),
-            }
-        })?;
+        let view = self.buffer_view(rows, out.len())?;
         if self.trees.iter().any(|t| t.terms != 1) {
             let top = self.explain_top_flat(&view, k)?;
             self.score_buffer(rows, out, true);

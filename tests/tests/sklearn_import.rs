@@ -113,11 +113,18 @@ fn fit_and_convert(
     ];
     python_json(FIT, &args);
     let artifact = dir.join("model.isolake");
+    convert(forest.to_str().unwrap(), features, &artifact, &[]);
+    (forest, artifact)
+}
+
+/// Runs the converter on `model` (a file or an MLflow URI), writing `artifact`; `env` for
+/// its process (the tracking URI).
+fn convert(model: &str, features: &[&str], artifact: &Path, env: &[(&str, &str)]) {
     let out = Command::new(mlflow_python())
         .arg(repo().join("models/python/sklearn_to_isolake.py"))
-        .args(["--model", forest.to_str().unwrap()])
-        .args(["--features", &features.join(",")])
+        .args(["--model", model, "--features", &features.join(",")])
         .args(["--out", artifact.to_str().unwrap()])
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(
@@ -125,7 +132,6 @@ fn fit_and_convert(
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    (forest, artifact)
 }
 
 fn assert_matches_sklearn(result: &Value, rows: usize) {
@@ -293,18 +299,9 @@ fn a_forest_logged_with_mlflow_sklearn_converts_from_its_model_uri() {
     ];
     python_json(LOG_SKLEARN, &args);
     let artifact = dir.path().join("model.isolake");
-    let out = Command::new(mlflow_python())
-        .arg(repo().join("models/python/sklearn_to_isolake.py"))
-        .args(["--model", "models:/sk/1", "--features", &features.join(",")])
-        .args(["--out", artifact.to_str().unwrap()])
-        .env("MLFLOW_TRACKING_URI", &server.url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let env = [("MLFLOW_TRACKING_URI", server.url.as_str())];
+    let names: Vec<&str> = features.iter().map(String::as_str).collect();
+    convert("models:/sk/1", &names, &artifact, &env);
     // Registered in the same MLflow server, next to the scikit-learn version it came from.
     let registry = server.url.as_str();
     let uri = import(registry, &artifact, data.to_str().unwrap(), "breastw");

@@ -58,23 +58,40 @@ impl Pipeline {
     }
 
     fn front(&mut self) -> Front<'_> {
-        Front {
-            config: &self.plan.config,
-            bronze: &self.tables.bronze,
-            silver_table: &self.tables.silver,
-            quarantine: &self.tables.quarantine,
-            read_schema: &self.read_schema,
-            silver: &mut self.silver,
-        }
+        self.parts().0
     }
 
     pub(super) fn back(&mut self) -> Back<'_> {
-        Back {
-            gold: self.gold.as_mut(),
-            event_log: &mut self.tables.event_log,
-            committer: &self.committer,
-            pipeline_id: &self.plan.config.id,
-        }
+        self.parts().1
+    }
+
+    /// The front and the back of a batch, borrowing disjoint parts of the pipeline (so that
+    /// they can run at once).
+    fn parts(&mut self) -> (Front<'_>, Back<'_>) {
+        let Self {
+            plan,
+            tables,
+            committer,
+            read_schema,
+            silver,
+            gold,
+            ..
+        } = self;
+        let front = Front {
+            config: &plan.config,
+            bronze: &tables.bronze,
+            silver_table: &tables.silver,
+            quarantine: &tables.quarantine,
+            read_schema,
+            silver,
+        };
+        let back = Back {
+            gold: gold.as_mut(),
+            event_log: &mut tables.event_log,
+            committer,
+            pipeline_id: &plan.config.id,
+        };
+        (front, back)
     }
 
     /// Commits a prepared batch's bronze (with the files it read), silver and quarantine.
@@ -140,29 +157,7 @@ impl Pipeline {
         let next = self.next_batch;
         let handle = tokio::runtime::Handle::current();
         let (finished, prepared) = tokio::task::block_in_place(|| {
-            let Self {
-                plan,
-                tables,
-                committer,
-                read_schema,
-                silver,
-                gold,
-                ..
-            } = self;
-            let mut front = Front {
-                config: &plan.config,
-                bronze: &tables.bronze,
-                silver_table: &tables.silver,
-                quarantine: &tables.quarantine,
-                read_schema,
-                silver,
-            };
-            let mut back = Back {
-                gold: gold.as_mut(),
-                event_log: &mut tables.event_log,
-                committer,
-                pipeline_id: &plan.config.id,
-            };
+            let (mut front, mut back) = self.parts();
             std::thread::scope(|scope| {
                 let preparing = scope.spawn(|| {
                     // The front blocks on the runtime to write its files.

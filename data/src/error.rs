@@ -54,6 +54,26 @@ pub enum Error {
     #[error("table {location} changed while this commit was prepared: {reason}")]
     ConcurrentChange { location: String, reason: String },
 
+    #[cfg(feature = "lake")]
+    #[error("object store {location}: {source}")]
+    ObjectStore {
+        location: String,
+        #[source]
+        source: Box<deltalake::logstore::object_store::Error>,
+    },
+
+    #[error(
+        "{location} does not support conditional writes (a second put-if-absent of one object \
+         succeeded), so two writers could both commit one log entry and overwrite each \
+         other's data. Use a store with conditional writes (AWS S3, MinIO, Cloudflare R2, \
+         moto ≥ 5.2.1), or, if only one writer ever touches this lake, set \
+         `unsafe_single_writer = true` in [storage]"
+    )]
+    NoConditionalWrites { location: String },
+
+    #[error("{location}: this instance may no longer commit: {reason}")]
+    Fenced { location: String, reason: String },
+
     #[error("I/O error on {path}: {source}")]
     Io {
         path: PathBuf,

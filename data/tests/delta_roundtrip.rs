@@ -46,6 +46,7 @@ fn txn(version: i64) -> Commit {
             .cloned()
             .unwrap(),
         evolve_schema: false,
+        fence: None,
     }
 }
 

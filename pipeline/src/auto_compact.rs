@@ -99,13 +99,6 @@ impl AutoCompactor {
 /// afresh each round), on a runtime of this thread's own (polars needs a multi-threaded tokio
 /// runtime; one worker is enough).
 fn compact_all(config: &Config, target: u64, metrics: Option<&Shared>) {
-    let tables = match crate::tables::appended(config) {
-        Ok(tables) => tables,
-        Err(e) => {
-            tracing::warn!(error = %e, "auto compaction could not list the tables");
-            return;
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -114,6 +107,13 @@ fn compact_all(config: &Config, target: u64, metrics: Option<&Shared>) {
         Ok(runtime) => runtime,
         Err(e) => {
             tracing::warn!(error = %e, "auto compaction could not start a runtime");
+            return;
+        }
+    };
+    let tables = match runtime.block_on(crate::tables::appended(config)) {
+        Ok(tables) => tables,
+        Err(e) => {
+            tracing::warn!(error = %e, "auto compaction could not list the tables");
             return;
         }
     };

@@ -2,7 +2,7 @@
 //! number) that makes a retry a no-op, the batch's progress in commitInfo (its step, the files
 //! it read, the detector state it saved), and whether the commit may evolve the schema.
 
-use isolake_data::lake::{AppTransaction, Commit};
+use isolake_data::lake::{AppTransaction, Commit, Fence};
 
 use crate::error::Result;
 use crate::source::SourceFile;
@@ -12,6 +12,8 @@ use crate::source::progress::{BatchProgress, Step};
 #[derive(Debug, Clone)]
 pub struct Committer {
     pipeline: String,
+    /// The lease's fence (object-store lakes), carried by every commit of a batch.
+    fence: Option<Fence>,
 }
 
 /// One commit being described (see [`Committer::commit`]).
@@ -19,13 +21,30 @@ pub struct Committer {
 pub struct BatchCommit {
     progress: BatchProgress,
     evolve_schema: bool,
+    fence: Option<Fence>,
 }
 
 impl Committer {
     pub fn new(pipeline: &str) -> Self {
         Self {
             pipeline: pipeline.to_string(),
+            fence: None,
         }
+    }
+
+    /// Every commit from now on carries `fence` (see [`Fence`]).
+    pub fn with_fence(mut self, fence: Option<Fence>) -> Self {
+        self.fence = fence;
+        self
+    }
+
+    pub fn fence(&self) -> Option<&Fence> {
+        self.fence.as_ref()
+    }
+
+    /// The lease epoch commits are fenced with (0: no lease, a local lake).
+    pub fn epoch(&self) -> i64 {
+        self.fence.as_ref().map_or(0, |f| f.epoch)
     }
 
     pub fn pipeline(&self) -> &str {
@@ -51,6 +70,7 @@ impl Committer {
                 state: None,
             },
             evolve_schema: false,
+            fence: self.fence.clone(),
         }
     }
 }
@@ -82,6 +102,7 @@ impl BatchCommit {
             }),
             metadata: self.progress.to_metadata()?,
             evolve_schema: self.evolve_schema,
+            fence: self.fence,
         })
     }
 }

@@ -1,11 +1,81 @@
 //! Files outside the Delta tables that a commit relies on (gold's state, a refresh's intent,
 //! the seen-files checkpoint), written so that a power cut leaves the old file or the new one
-//! whole, never a torn or missing one.
+//! whole, never a torn or missing one: in a local directory (synced, renamed into place) or
+//! under an object-store prefix (a PUT replaces an object whole).
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use isolake_data::lake::objects::ObjectDir;
 
 use crate::error::{Error, Result};
+
+/// A directory of such files: `<lake>/_state/<pipeline>/`.
+#[derive(Debug, Clone)]
+pub enum StateDir {
+    Local(PathBuf),
+    Remote(ObjectDir),
+}
+
+impl StateDir {
+    /// Where `name` is, for messages.
+    pub fn describe(&self, name: &str) -> String {
+        match self {
+            Self::Local(dir) => dir.join(name).display().to_string(),
+            Self::Remote(dir) => format!("{}{name}", dir.url()),
+        }
+    }
+
+    /// Writes `name` whole (see [`write_durably`] for `sync`).
+    pub async fn write(&self, name: &str, bytes: Vec<u8>, sync: bool) -> Result<()> {
+        match self {
+            Self::Local(dir) => write_durably(&dir.join(name), &bytes, sync),
+            Self::Remote(dir) => Ok(dir.put(name, bytes).await?),
+        }
+    }
+
+    /// The bytes of `name`, or `None` when there is no such file.
+    pub async fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        match self {
+            Self::Local(dir) => {
+                let path = dir.join(name);
+                match std::fs::read(&path) {
+                    Ok(bytes) => Ok(Some(bytes)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(Error::io(&path, e)),
+                }
+            }
+            Self::Remote(dir) => Ok(dir.get(name).await?.map(|v| v.bytes.to_vec())),
+        }
+    }
+
+    /// Removes `name` (if there), durably.
+    pub async fn remove(&self, name: &str) -> Result<()> {
+        match self {
+            Self::Local(dir) => remove_durably(&dir.join(name)),
+            Self::Remote(dir) => Ok(dir.delete(name).await?),
+        }
+    }
+
+    /// The names of the files in the directory (none when it does not exist yet).
+    pub async fn names(&self) -> Result<Vec<String>> {
+        match self {
+            Self::Local(dir) => {
+                let Ok(entries) = std::fs::read_dir(dir) else {
+                    return Ok(Vec::new());
+                };
+                Ok(entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect())
+            }
+            Self::Remote(dir) => {
+                let listed = dir.list_after("", None).await?;
+                Ok(listed.into_iter().map(|l| l.name).collect())
+            }
+        }
+    }
+}
 
 /// Writes `bytes` to `path` durably, before the commit that names it: the file is synced,
 /// then renamed into place, then its directory is synced, so after a power cut the name is

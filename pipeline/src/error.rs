@@ -24,6 +24,12 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error(
+        "{location} is missing: a commit names this state file. Restore it from a backup, or \
+         rebuild gold with `run --full-refresh`"
+    )]
+    MissingState { location: String },
+
     #[error(transparent)]
     Config(#[from] ConfigError),
 
@@ -162,7 +168,7 @@ impl Error {
         }
     }
 
-    /// The binary's exit code: 2 invalid config or input, 3 locked, 4 refused batch, 5 no
+    /// The binary's exit code: 2 invalid config or input, 3 locked (or the lease lost), 4 refused batch, 5 no
     /// model, 1 anything else (an unreadable config file among them).
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -176,6 +182,8 @@ impl Error {
             Error::Query(e) if e.is_user_error() => 2,
             Error::Init(e) if e.is_user_error() => 2,
             Error::Lock(LockError::Held { .. }) => 3,
+            // Lost the lease to a standby: nothing more was committed.
+            Error::Data(isolake_data::Error::Fenced { .. }) => 3,
             Error::Refused(_) => 4,
             Error::NoModel { .. } | Error::ModelRejected { .. } => 5,
             _ => 1,

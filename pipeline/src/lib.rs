@@ -30,6 +30,7 @@ pub mod error;
 pub mod event_log;
 pub mod gold;
 pub mod init;
+pub mod lake_root;
 pub mod lock;
 pub mod maintenance;
 pub mod metrics;

@@ -12,7 +12,7 @@ pub const SAFE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The existing tables to maintain: `only` by name, or all.
 async fn targets(config: &Config, only: Option<&str>) -> Result<Vec<(String, LakeTable)>> {
-    let tables = crate::tables::by_name(config)?;
+    let tables = crate::tables::by_name(config).await?;
     if let Some(name) = only
         && !tables.contains_key(name)
     {

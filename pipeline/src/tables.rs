@@ -2,11 +2,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use isolake_data::lake::{CreateOptions, LakeTable, location, scan_table};
+use isolake_data::lake::{CreateOptions, LakeTable, scan_table};
 use polars::prelude::*;
 
 use crate::config::Config;
 use crate::error::Result;
+use crate::lake_root::LakeRoot;
 use crate::plan::Plan;
 use crate::plan::gold::GoldPlan;
 use crate::{bronze, event_log, gold, silver};
@@ -30,14 +31,14 @@ pub const NAMED: [(&str, &str); 6] = [
 
 /// Every table a query can name → its location: the fixed tables, then the Delta tables under
 /// `gold/` (detector tables) and `dimensions/`.
-pub fn by_name(config: &Config) -> isolake_data::Result<BTreeMap<String, String>> {
-    lake_tables(config, &["gold", "dimensions"])
+pub async fn by_name(config: &Config) -> isolake_data::Result<BTreeMap<String, String>> {
+    lake_tables(config, &["gold", "dimensions"]).await
 }
 
 /// The tables micro-batches append to (what auto compaction keeps small): the fixed tables
 /// and the detector tables, not dimensions.
-pub fn appended(config: &Config) -> isolake_data::Result<BTreeMap<String, String>> {
-    lake_tables(config, &["gold"])
+pub async fn appended(config: &Config) -> isolake_data::Result<BTreeMap<String, String>> {
+    lake_tables(config, &["gold"]).await
 }
 
 /// The row count of the table at `path` under the lake (from the scan, no column read), or
@@ -59,22 +60,19 @@ pub async fn row_count(config: &Config, path: &str) -> isolake_data::Result<Opti
         .map(|n| n as usize))
 }
 
-fn lake_tables(config: &Config, dirs: &[&str]) -> isolake_data::Result<BTreeMap<String, String>> {
+async fn lake_tables(
+    config: &Config,
+    dirs: &[&str],
+) -> isolake_data::Result<BTreeMap<String, String>> {
     let mut out: BTreeMap<String, String> = NAMED
         .iter()
         .map(|(name, path)| (name.to_string(), config.table_location(path)))
         .collect();
-    let lake = location::local_dir(&location::parse(&config.lake)?)?;
+    let root = LakeRoot::parse(&config.lake)?;
     for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(lake.join(dir)) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.path().join("_delta_log").is_dir() && !out.contains_key(&name) {
-                let location = config.table_location(&format!("{dir}/{name}"));
-                out.insert(name, location);
-            }
+        for name in root.tables_under(dir).await? {
+            let location = config.table_location(&format!("{dir}/{name}"));
+            out.entry(name).or_insert(location);
         }
     }
     Ok(out)

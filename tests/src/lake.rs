@@ -8,9 +8,12 @@ use polars::prelude::*;
 
 use crate::{ChildGuard, binary};
 
-/// A pipeline under test: `<dir>/landing`, `<dir>/lake`, `<dir>/isolake.toml`.
+/// A pipeline under test: `<dir>/landing`, `<dir>/lake` (or an `s3://` lake),
+/// `<dir>/isolake.toml`.
 pub struct Lake {
     pub dir: PathBuf,
+    /// The lake's `s3://` URL (tables under it), when it is on an object store.
+    pub remote: Option<String>,
 }
 
 impl Lake {
@@ -24,6 +27,48 @@ impl Lake {
         std::fs::write(dir.join("isolake.toml"), config).expect("write isolake.toml");
         Self {
             dir: dir.to_path_buf(),
+            remote: None,
+        }
+    }
+
+    /// [`new`](Self::new) with the lake at `s3://<bucket>/<prefix>` on `server`, whose
+    /// options go in the config's `[storage]` table (and into this process, to read back).
+    pub fn on_s3(
+        dir: &Path,
+        server: &crate::s3::MotoServer,
+        prefix: &str,
+        source_extra: &str,
+        rest: &str,
+    ) -> Self {
+        let url = format!("s3://{}/{prefix}", server.bucket);
+        let storage: String = server
+            .options()
+            .iter()
+            .map(|(k, v)| format!("{k} = \"{v}\"\n"))
+            .collect();
+        std::fs::create_dir_all(dir.join("landing")).expect("create the landing dir");
+        let config = format!(
+            "id = \"fraud\"\nlake = \"{url}\"\n[lock]\nlease_ttl = \"2s\"\n[storage]\n{storage}\
+             [source]\nlanding = \"./landing\"\n{source_extra}\n{rest}\n"
+        );
+        std::fs::write(dir.join("isolake.toml"), config).expect("write isolake.toml");
+        isolake_data::lake::s3_store::configure(server.options());
+        Self {
+            dir: dir.to_path_buf(),
+            remote: Some(url),
+        }
+    }
+
+    /// The location of `<lake>/<table>`.
+    pub fn table_location(&self, table: &str) -> String {
+        match &self.remote {
+            Some(url) => format!("{}/{table}", url.trim_end_matches('/')),
+            None => self
+                .dir
+                .join("lake")
+                .join(table)
+                .to_string_lossy()
+                .into_owned(),
         }
     }
 
@@ -80,7 +125,7 @@ impl Lake {
 
     /// The latest version of `<lake>/<table>`, read with isolake's reader.
     pub fn read(&self, table: &str) -> DataFrame {
-        read_table(&self.dir.join("lake").join(table))
+        read_table(Path::new(&self.table_location(table)))
     }
 
     /// Runs `args` and SIGKILLs the run right after it made `n` more commits to `table`,
@@ -113,6 +158,9 @@ impl Lake {
 
     /// How many commits `<lake>/<table>`'s log holds (0 before the table exists).
     pub fn commits(&self, table: &str) -> usize {
+        if self.remote.is_some() {
+            return self.remote_commits(table);
+        }
         let log = self.dir.join("lake").join(table).join("_delta_log");
         let Ok(entries) = std::fs::read_dir(&log) else {
             return 0;
@@ -121,6 +169,22 @@ impl Lake {
             .filter_map(|e| e.ok())
             .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
             .count()
+    }
+
+    /// [`commits`](Self::commits) of an object-store table: its `_delta_log/*.json` objects.
+    fn remote_commits(&self, table: &str) -> usize {
+        let location = format!("{}/_delta_log/", self.table_location(table));
+        let Ok(url) = url::Url::parse(&location) else {
+            return 0;
+        };
+        block_on(async {
+            let Ok(dir) = isolake_data::lake::objects::ObjectDir::open(&url) else {
+                return 0;
+            };
+            (dir.list_after("", None).await)
+                .map(|l| l.iter().filter(|o| o.name.ends_with(".json")).count())
+                .unwrap_or(0)
+        })
     }
 
     /// The finished run of `args`, whatever its exit status.

@@ -7,6 +7,7 @@ mod history;
 mod local_store;
 pub mod location;
 mod maintain;
+pub mod objects;
 mod read;
 mod reshape;
 pub(crate) mod rewrite;
@@ -19,5 +20,6 @@ pub use read::scan_table;
 pub use reshape::{ColumnChange, SchemaDiff};
 pub use rewrite::Rewrite;
 pub use table::{
-    AppTransaction, AppendOutcome, Commit, CreateOptions, LakeTable, Staged, VersionInfo,
+    AppTransaction, AppendOutcome, Commit, CreateOptions, Fence, FenceGuard, FenceState, LakeTable,
+    Staged, VersionInfo,
 };

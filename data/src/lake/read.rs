@@ -26,22 +26,19 @@ impl LakeTable {
     pub(super) fn scan_where(&self, keep: impl Fn(&str) -> bool) -> Result<LazyFrame> {
         let schema = self.schema()?;
         let partition_columns = self.partition_columns()?;
-        let table_dir = location::local_dir(self.url())?;
-
         // Files grouped by their partition values (one group for an unpartitioned table).
-        let mut groups: BTreeMap<Vec<(String, Option<String>)>, Vec<PlRefPath>> = BTreeMap::new();
+        let mut groups: BTreeMap<Vec<(String, Option<String>)>, Vec<String>> = BTreeMap::new();
         for file in self.delta().snapshot()?.log_data().iter() {
             if !keep(file.path().as_ref()) {
                 continue;
             }
-            let path = table_dir.join(file.path().as_ref());
             let mut values: Vec<(String, Option<String>)> =
                 file.partition_values_map().into_iter().collect();
             values.sort();
             groups
                 .entry(values)
                 .or_default()
-                .push(PlRefPath::new(path.to_string_lossy().as_ref()));
+                .push(file.path().to_string());
         }
         if groups.is_empty() {
             return Ok(DataFrame::empty_with_schema(&schema).lazy());
@@ -64,7 +61,7 @@ impl LakeTable {
                     rechunk: false,
                     ..Default::default()
                 };
-                let mut lf = LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)?;
+                let mut lf = self.scan_files(&paths, &file_schema, args)?;
                 if !values.is_empty() {
                     let literals: Vec<Expr> = values
                         .iter()
@@ -92,6 +89,76 @@ impl LakeTable {
             Ok(concat(frames, UnionArgs::default())?)
         }
     }
+}
+
+impl LakeTable {
+    /// The data files `paths` (relative to the table) as one lazy frame of `file_schema`:
+    /// polars scans local files itself; files on an object store are fetched (in parallel)
+    /// through the table's store and read from memory.
+    fn scan_files(
+        &self,
+        paths: &[String],
+        file_schema: &SchemaRef,
+        args: ScanArgsParquet,
+    ) -> Result<LazyFrame> {
+        if self.url().scheme() == "file" {
+            let dir = location::local_dir(self.url())?;
+            let paths: Vec<PlRefPath> = paths
+                .iter()
+                .map(|p| PlRefPath::new(dir.join(p).to_string_lossy().as_ref()))
+                .collect();
+            return Ok(LazyFrame::scan_parquet_files(
+                paths.into_iter().collect(),
+                args,
+            )?);
+        }
+        let files = super::objects::block_on(self.fetch_files(paths))?;
+        let frames = files
+            .into_iter()
+            .map(|bytes| {
+                let df = ParquetReader::new(std::io::Cursor::new(bytes)).finish()?;
+                conform_file(df, file_schema)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        match frames.len() {
+            0 => Ok(DataFrame::empty_with_schema(file_schema).lazy()),
+            _ => Ok(concat(frames, UnionArgs::default())?),
+        }
+    }
+
+    async fn fetch_files(&self, paths: &[String]) -> Result<Vec<bytes::Bytes>> {
+        use deltalake::logstore::object_store::ObjectStoreExt;
+        use futures::{StreamExt, TryStreamExt};
+        let store = self.delta().log_store().object_store(None);
+        let paths: Vec<deltalake::logstore::object_store::path::Path> =
+            paths.iter().map(|p| p.as_str().into()).collect();
+        let fetches = paths.into_iter().map(move |path| {
+            let store = store.clone();
+            async move { store.get(&path).await?.bytes().await }
+        });
+        let files = futures::stream::iter(fetches)
+            .buffered(8)
+            .try_collect()
+            .await
+            .map_err(|source| crate::error::Error::ObjectStore {
+                location: self.url().to_string(),
+                source: Box::new(source),
+            })?;
+        Ok(files)
+    }
+}
+
+/// A data file's frame with `schema`'s columns, in its order and types: columns the file
+/// predates are nulls (as polars' `allow_missing_columns` gives for local scans).
+fn conform_file(df: DataFrame, schema: &SchemaRef) -> Result<LazyFrame> {
+    let columns: Vec<Expr> = schema
+        .iter()
+        .map(|(name, dtype)| match df.schema().contains(name) {
+            true => col(name.clone()).cast(dtype.clone()),
+            false => lit(NULL).cast(dtype.clone()).alias(name.clone()),
+        })
+        .collect();
+    Ok(df.lazy().select(columns))
 }
 
 /// Reads a table at `location` (latest version, or `version`) as a lazy frame.

@@ -157,7 +157,7 @@ impl LakeTable {
 }
 
 /// Whether a commit failed only because the table has moved past the loaded version.
-fn is_behind(error: &Error) -> bool {
+pub(super) fn is_behind(error: &Error) -> bool {
     matches!(
         error,
         Error::Delta(DeltaTableError::VersionAlreadyExists(_))

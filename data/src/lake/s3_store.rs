@@ -15,7 +15,7 @@ use std::time::Duration;
 use deltalake::DeltaResult;
 use deltalake::logstore::object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use deltalake::logstore::object_store::path::Path;
-use deltalake::logstore::object_store::{BackoffConfig, RetryConfig};
+use deltalake::logstore::object_store::{self, BackoffConfig, RetryConfig};
 use deltalake::logstore::{
     LogStore, LogStoreFactory, ObjectStoreFactory, ObjectStoreRef, StorageConfig, default_logstore,
 };
@@ -52,22 +52,44 @@ impl ObjectStoreFactory for S3Factory {
         url: &Url,
         config: &StorageConfig,
     ) -> DeltaResult<(ObjectStoreRef, Path)> {
-        let mut builder = AmazonS3Builder::from_env().with_retry(RetryConfig {
-            // object_store's default retries for minutes; a store that is down should say so.
-            backoff: BackoffConfig::default(),
-            max_retries: 5,
-            retry_timeout: Duration::from_secs(30),
-        });
-        let overrides = OPTIONS.read().ok().and_then(|o| o.clone());
-        for (key, value) in config.raw.iter().chain(overrides.iter().flatten()) {
-            if let Ok(key) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
-                builder = builder.with_config(key, value);
-            }
-        }
-        let store = builder.with_url(url.as_str()).build()?;
-        let path = Path::from_url_path(url.path())?;
-        Ok((Arc::new(store), path))
+        Ok(build(url, config.raw.iter())?)
     }
+}
+
+/// The store of the bucket of `url` (and the path of `url` in it), configured from the
+/// environment, then `raw` (a table's storage options), then [`configure`]'s options.
+pub(super) fn build<'a>(
+    url: &Url,
+    raw: impl Iterator<Item = (&'a String, &'a String)>,
+) -> object_store::Result<(ObjectStoreRef, Path)> {
+    let mut builder = AmazonS3Builder::from_env().with_retry(RetryConfig {
+        // object_store's default retries for minutes; a store that is down should say so.
+        backoff: BackoffConfig::default(),
+        max_retries: 5,
+        retry_timeout: Duration::from_secs(30),
+    });
+    let overrides = OPTIONS.read().ok().and_then(|o| o.clone());
+    let mut options: Vec<(String, String)> = raw.map(|(k, v)| (k.clone(), v.clone())).collect();
+    options.extend(overrides.into_iter().flatten());
+    for (key, value) in options {
+        if let Ok(key) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+            builder = builder.with_config(key, value);
+        }
+    }
+    let store = builder.with_url(url.as_str()).build()?;
+    let path = Path::from_url_path(url.path())?;
+    Ok((Arc::new(store), path))
+}
+
+/// Whether [`configure`] was told `unsafe_single_writer = true`: the user accepts a store
+/// without conditional writes because only one writer ever touches the lake.
+pub fn unsafe_single_writer() -> bool {
+    OPTIONS.read().ok().is_some_and(|options| {
+        options
+            .as_ref()
+            .and_then(|o| o.get("unsafe_single_writer"))
+            .is_some_and(|v| v == "true")
+    })
 }
 
 impl LogStoreFactory for S3Factory {

@@ -40,6 +40,10 @@ pub struct Config {
     /// Gold: the model, the rule detectors, dimension tables.
     pub gold: GoldConfig,
     pub maintenance: Maintenance,
+    /// The pipeline lock (`[lock]`).
+    pub lock: LockConfig,
+    /// Object-store options (`[storage]`), over the `AWS_*` variables.
+    pub storage: StorageOptions,
     /// Where each key's value stands in the file (dotted key path → 1-based line), so that a
     /// problem found when the plan compiles a value still names its line.
     pub lines: BTreeMap<String, usize>,
@@ -85,6 +89,37 @@ fn list(issues: &[ConfigIssue]) -> String {
         .map(|i| format!("  {i}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The pipeline lock (`[lock]`). Local lakes use an OS file lock; object-store lakes a lease
+/// object that the holder renews, which a standby takes over once it stops being renewed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockConfig {
+    /// How long an unrenewed lease keeps others out (default 15 s); the holder renews it
+    /// every quarter of it and stops committing when it could not for three quarters.
+    pub lease_ttl: Duration,
+}
+
+impl Default for LockConfig {
+    fn default() -> Self {
+        Self {
+            lease_ttl: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Storage options (`[storage]`): object_store's S3 keys (`aws_endpoint_url`,
+/// `aws_access_key_id`, `aws_secret_access_key`, `aws_region`, `aws_allow_http`, …) and
+/// `unsafe_single_writer`. Values never appear in `Debug`, logs or errors: only keys do.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct StorageOptions(pub BTreeMap<String, String>);
+
+impl fmt::Debug for StorageOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.keys().map(|k| (k, "<redacted>")))
+            .finish()
+    }
 }
 
 /// Table upkeep while the pipeline runs (`[maintenance]`).
@@ -210,6 +245,14 @@ pub struct BatchLimits {
 }
 
 impl Config {
+    /// Makes `[storage]` the options of every object store this process opens from now on.
+    pub fn apply_storage(&self) {
+        if !self.storage.0.is_empty() {
+            let options = self.storage.0.clone().into_iter().collect();
+            isolake_data::lake::s3_store::configure(options);
+        }
+    }
+
     pub fn table_location(&self, table: &str) -> String {
         format!("{}/{}", self.lake.trim_end_matches('/'), table)
     }

@@ -8,8 +8,9 @@ use toml::de::DeTable;
 
 use super::walker::{Value, Walker, get};
 use super::{
-    Action, BatchLimits, Config, ConfigError, ConfigIssue, Evolution, Expectation, Maintenance,
-    SchemaConfig, SilverConfig, SourceConfig, canonical_expectations, resolve_location,
+    Action, BatchLimits, Config, ConfigError, ConfigIssue, Evolution, Expectation, LockConfig,
+    Maintenance, SchemaConfig, SilverConfig, SourceConfig, StorageOptions, canonical_expectations,
+    resolve_location,
 };
 
 const DEFAULT_PATTERNS: [&str; 6] = [
@@ -21,8 +22,10 @@ const DEFAULT_PATTERNS: [&str; 6] = [
     "*.ndjson.gz",
 ];
 
-const ROOT_KEYS: [&str; 12] = [
+const ROOT_KEYS: [&str; 14] = [
     "id",
+    "lock",
+    "storage",
     "lake",
     "trigger_interval",
     "maintenance",
@@ -94,6 +97,8 @@ pub(super) fn parse(text: &str, base: &Path) -> (Config, Vec<ConfigIssue>) {
         .and_then(|v| w.duration("trigger_interval", v))
         .unwrap_or(Duration::from_secs(1));
     let maintenance = parse_maintenance(&mut w, get(root, "maintenance"));
+    let lock = parse_lock(&mut w, get(root, "lock"));
+    let storage = parse_storage(&mut w, get(root, "storage"));
     let (source, batch) = parse_source(&mut w, get(root, "source"), base);
     let schema = parse_schema(&mut w, get(root, "schema"));
     let silver = parse_silver(&mut w, get(root, "silver"), &schema);
@@ -112,6 +117,8 @@ pub(super) fn parse(text: &str, base: &Path) -> (Config, Vec<ConfigIssue>) {
         trigger_interval,
         gold,
         maintenance,
+        lock,
+        storage,
         lines: w.lines,
     };
     (config, issues)
@@ -140,6 +147,41 @@ fn parse_id(w: &mut Walker<'_>, root: &DeTable<'_>) -> String {
         );
     }
     id
+}
+
+fn parse_lock(w: &mut Walker<'_>, value: Option<&Value<'_>>) -> LockConfig {
+    let mut lock = LockConfig::default();
+    let Some(table) = value.and_then(|v| w.table("lock", v)) else {
+        return lock;
+    };
+    w.unknown_keys("lock", table, &["lease_ttl"]);
+    if let Some(v) = get(table, "lease_ttl") {
+        match w.duration("lock.lease_ttl", v) {
+            Some(ttl) if ttl >= Duration::from_millis(400) => lock.lease_ttl = ttl,
+            Some(_) => w.issue("lock.lease_ttl", Some(v.span()), "at least 400ms"),
+            None => {}
+        }
+    }
+    lock
+}
+
+/// `[storage]`: every key a string (booleans are written as "true"/"false").
+fn parse_storage(w: &mut Walker<'_>, value: Option<&Value<'_>>) -> StorageOptions {
+    let mut options = StorageOptions::default();
+    let Some(table) = value.and_then(|v| w.table("storage", v)) else {
+        return options;
+    };
+    for (key, v) in table.iter() {
+        let path = format!("storage.{}", key.get_ref());
+        let text = match v.get_ref().as_bool() {
+            Some(b) => Some(b.to_string()),
+            None => w.string(&path, v),
+        };
+        if let Some(text) = text {
+            options.0.insert(key.get_ref().to_ascii_lowercase(), text);
+        }
+    }
+    options
 }
 
 fn parse_maintenance(w: &mut Walker<'_>, value: Option<&Value<'_>>) -> Maintenance {
@@ -542,6 +584,32 @@ fn parse_expectations(
 mod tests {
     use super::*;
     use isolake_data::record::FieldType;
+
+    #[test]
+    fn storage_options_are_kept_but_never_shown_and_the_lease_ttl_is_checked() {
+        let text = "id = \"fraud\"\nlake = \"s3://b/l\"\n[lock]\nlease_ttl = \"3s\"\n\
+                    [storage]\naws_secret_access_key = \"hunter2-secret\"\n\
+                    AWS_ALLOW_HTTP = true\n[source]\nlanding = \"./landing\"\n";
+        let config = Config::from_toml(text, Path::new("/p")).expect("valid");
+        assert_eq!(config.lock.lease_ttl, Duration::from_secs(3));
+        let options: Vec<(&str, &str)> = (config.storage.0.iter())
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            options,
+            [
+                ("aws_allow_http", "true"),
+                ("aws_secret_access_key", "hunter2-secret")
+            ]
+        );
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("aws_secret_access_key"), "{shown}");
+
+        let short = text.replace("\"3s\"", "\"100ms\"");
+        let issues = Config::from_toml(&short, Path::new("/p")).expect_err("too short a TTL");
+        assert_eq!(issues[0].key, "lock.lease_ttl");
+    }
 
     #[test]
     fn minimal_file_gets_canonical_defaults() {

@@ -4,7 +4,6 @@
 //! all at start-up.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use isolake_data::lake::{LakeTable, Staged};
@@ -15,6 +14,7 @@ use super::{Detected, Gold, Scored, alerts, state};
 use crate::bronze::BATCH_ID;
 use crate::committer::Committer;
 use crate::config::Config;
+use crate::durable::StateDir;
 use crate::error::{Inconsistency, Result};
 use crate::event_log::{Flow, FlowEvent, Status};
 use crate::plan::Plan;
@@ -44,7 +44,7 @@ pub struct GoldStage {
     lookup: Lookup,
     config: Config,
     alert_keys: Vec<String>,
-    state_dir: PathBuf,
+    state_dir: StateDir,
     committer: Committer,
     /// The last batch `scored_transactions` holds: a batch up to it is being recovered, and
     /// its committed scores are reused (never rescored with whatever model resolves now).
@@ -67,7 +67,7 @@ impl GoldStage {
             lookup: Lookup::new(&config.gold.dimensions),
             config: config.clone(),
             alert_keys: gold.alert_keys.clone(),
-            state_dir: state::dir(&plan.lake_dir, &config.id),
+            state_dir: plan.lake.state(&config.id),
             committer,
             scored_at: 0,
         })
@@ -94,9 +94,10 @@ impl GoldStage {
             (scored, detected)
         };
         let (snapshot, buffer) = self.gold.snapshot(self.committer.pipeline(), batch)?;
-        let state_name = state::save(&self.state_dir, snapshot, buffer)?;
+        let epoch = self.committer.epoch();
+        let state_name = state::save(&self.state_dir, snapshot, buffer, epoch).await?;
         self.commit_detected(batch, &detected, state_name).await?;
-        state::prune(&self.state_dir, batch);
+        state::prune(&self.state_dir, batch).await;
         let stats = GoldStats {
             rows: scored.frame.height(),
             alerts_by_detector: count_by_detector(&detected),
@@ -221,9 +222,10 @@ impl GoldStage {
         let name = match named.and_then(|p| p.state) {
             Some(name) => name,
             None => state::name_of(&self.state_dir, alerts_at)
+                .await?
                 .ok_or(Inconsistency::NoDetectorState { batch: alerts_at })?,
         };
-        let (snapshot, buffer) = state::load(&self.state_dir, &name)?;
+        let (snapshot, buffer) = state::load(&self.state_dir, &name).await?;
         self.gold.restore(snapshot, buffer)?;
         Ok(alerts_at.min(scored_at))
     }

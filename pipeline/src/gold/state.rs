@@ -8,12 +8,11 @@
 //! overwritten by the retry).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::durable::write_durably;
+use crate::durable::StateDir;
 use crate::error::{Error, Result};
 
 /// How many snapshots to keep besides the newest (older ones are deleted).
@@ -31,44 +30,68 @@ pub struct Snapshot {
     pub buffer: Option<String>,
 }
 
-pub fn dir(lake_dir: &Path, pipeline: &str) -> PathBuf {
-    lake_dir.join("_state").join(pipeline)
-}
-
-/// Writes the snapshot of `batch` (and its buffer) atomically; returns the JSON file's name.
-pub fn save(dir: &Path, mut snapshot: Snapshot, buffer: Option<&DataFrame>) -> Result<String> {
-    // `name_of` relies on this name.
-    let stem = format!("gold-{:012}", snapshot.batch);
+/// Writes the snapshot of `batch` (and its buffer) whole; returns the JSON file's name.
+/// `epoch`: the writer's lease epoch (0 on local lakes). It is part of the name, so that a
+/// writer that lost its lease cannot overwrite the snapshot its successor commits.
+pub async fn save(
+    dir: &StateDir,
+    mut snapshot: Snapshot,
+    buffer: Option<&DataFrame>,
+    epoch: i64,
+) -> Result<String> {
+    // `name_of` and `prune` rely on this name.
+    let stem = match epoch {
+        0 => format!("gold-{:012}", snapshot.batch),
+        e => format!("gold-{:012}-{e}", snapshot.batch),
+    };
     snapshot.buffer = None;
     if let Some(buffer) = buffer.filter(|b| b.height() > 0) {
         let name = format!("{stem}.parquet");
         let mut bytes = Vec::new();
         ParquetWriter::new(&mut bytes).finish(&mut buffer.clone())?;
-        write_durably(&dir.join(&name), &bytes, false)?;
+        dir.write(&name, bytes, false).await?;
         snapshot.buffer = Some(name);
     }
     let name = format!("{stem}.json");
     // One directory sync covers both renames.
-    write_durably(&dir.join(&name), &serde_json::to_vec(&snapshot)?, true)?;
+    dir.write(&name, serde_json::to_vec(&snapshot)?, true)
+        .await?;
     Ok(name)
 }
 
-/// The name `save` gave the snapshot of `batch`, if it is in `dir`.
-pub fn name_of(dir: &Path, batch: u64) -> Option<String> {
-    let name = format!("gold-{batch:012}.json");
-    dir.join(&name).is_file().then_some(name)
+/// The batch and epoch of a snapshot file's name (`gold-<batch>[-<epoch>].<ext>`).
+fn batch_and_epoch(name: &str) -> Option<(u64, i64)> {
+    let stem = name.strip_prefix("gold-")?.split('.').next()?;
+    match stem.split_once('-') {
+        Some((batch, epoch)) => Some((batch.parse().ok()?, epoch.parse().ok()?)),
+        None => Some((stem.parse().ok()?, 0)),
+    }
+}
+
+/// The name `save` gave the snapshot of `batch`, if it is in `dir` (of the newest epoch,
+/// when writers handed over).
+pub async fn name_of(dir: &StateDir, batch: u64) -> Result<Option<String>> {
+    let names = dir.names().await?;
+    Ok(names
+        .into_iter()
+        .filter(|n| n.ends_with(".json"))
+        .filter_map(|n| batch_and_epoch(&n).map(|(b, e)| (b, e, n)))
+        .filter(|(b, _, _)| *b == batch)
+        .max_by_key(|(_, e, _)| *e)
+        .map(|(_, _, n)| n))
 }
 
 /// Reads a snapshot named by a commit.
-pub fn load(dir: &Path, name: &str) -> Result<(Snapshot, Option<DataFrame>)> {
-    let path = dir.join(name);
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+pub async fn load(dir: &StateDir, name: &str) -> Result<(Snapshot, Option<DataFrame>)> {
+    let missing = |name: &str| Error::MissingState {
+        location: dir.describe(name),
+    };
+    let bytes = dir.read(name).await?.ok_or_else(|| missing(name))?;
     let snapshot: Snapshot = serde_json::from_slice(&bytes)?;
     let buffer = match &snapshot.buffer {
         Some(file) => {
-            let path = dir.join(file);
-            let f = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-            Some(ParquetReader::new(f).finish()?)
+            let bytes = dir.read(file).await?.ok_or_else(|| missing(file))?;
+            Some(ParquetReader::new(std::io::Cursor::new(bytes)).finish()?)
         }
         None => None,
     };
@@ -76,18 +99,13 @@ pub fn load(dir: &Path, name: &str) -> Result<(Snapshot, Option<DataFrame>)> {
 }
 
 /// Deletes snapshots older than the last few batches before `batch` (best effort).
-pub fn prune(dir: &Path, batch: u64) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+pub async fn prune(dir: &StateDir, batch: u64) {
+    let Ok(names) = dir.names().await else {
         return;
     };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let number = name
-            .strip_prefix("gold-")
-            .and_then(|rest| rest.split('.').next())
-            .and_then(|n| n.parse::<u64>().ok());
-        if number.is_some_and(|n| n + KEEP < batch) {
-            let _ = std::fs::remove_file(entry.path());
+    for name in names {
+        if batch_and_epoch(&name).is_some_and(|(n, _)| n + KEEP < batch) {
+            let _ = dir.remove(&name).await;
         }
     }
 }

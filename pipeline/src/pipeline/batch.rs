@@ -230,7 +230,9 @@ impl Pipeline {
             .into());
         }
         self.seen.record(sources);
-        self.seen.checkpoint_if_due(self.tables.bronze.version());
+        self.seen
+            .checkpoint_if_due(self.tables.bronze.version())
+            .await;
         self.next_batch = batch + 1;
         Ok(())
     }
@@ -305,6 +307,7 @@ impl Back<'_> {
             app_transaction: batch.map(|b| self.committer.txn(b)),
             // Older lakes' event logs grow the gold columns.
             evolve_schema: true,
+            fence: self.committer.fence().cloned(),
             ..Default::default()
         };
         self.event_log.append(&frame, commit).await?;

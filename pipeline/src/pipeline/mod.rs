@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::event_log::{Flow, FlowEvent, Status};
 use crate::gold::stage::{GoldOutcome, GoldStage};
-use crate::lock::PipelineLock;
+use crate::lock::{LockOptions, PipelineLock};
 use crate::plan::Plan;
 use crate::schema_change;
 use crate::silver::SilverStage;
@@ -53,6 +53,8 @@ pub struct BatchSummary {
 pub struct OpenOptions {
     /// Empty silver, quarantine and gold, then rebuild them from bronze (`run --full-refresh`).
     pub full_refresh: bool,
+    /// Wait for the running instance to stop, then take over (`run --continuous --standby`).
+    pub standby: bool,
 }
 
 pub struct Pipeline {
@@ -76,11 +78,19 @@ impl Pipeline {
 
     /// [`open`](Self::open), optionally rebuilding silver, quarantine and gold from bronze.
     pub async fn open_with(plan: Plan, options: OpenOptions) -> Result<Self> {
-        let lock = PipelineLock::acquire(&plan.lake_dir, &plan.config.id)?;
+        let lock_options = LockOptions {
+            standby: options.standby,
+        };
+        let lock = PipelineLock::acquire(&plan.lake, &plan.config, lock_options).await?;
+        let fence = lock.fence();
+        if let Some(fence) = &fence {
+            // Before anything is read: no older holder's commit can land after this.
+            start::claim_tables(&plan, fence).await?;
+        }
         start::ensure_owner(&plan).await?;
         // A refresh an interruption left half done is finished before anything else.
         let intent = start::RefreshIntent::new(&plan);
-        let full_refresh = options.full_refresh || intent.pending();
+        let full_refresh = options.full_refresh || intent.pending().await?;
         if full_refresh && !options.full_refresh {
             tracing::warn!("a full refresh was interrupted: finishing it");
         }
@@ -91,14 +101,18 @@ impl Pipeline {
         for note in schema_change::reconcile(&plan, mode).await? {
             tracing::info!("schema change: {note}");
         }
-        let committer = Committer::new(&plan.config.id);
+        let committer = Committer::new(&plan.config.id).with_fence(fence.clone());
         let gold = match &plan.gold {
             Some(g) => Some(GoldStage::open(&plan, g, committer.clone()).await?),
             None => None,
         };
         let tables = Tables::open(&plan).await?;
+        if let Some(fence) = &fence {
+            // The tables this start created.
+            start::claim_tables(&plan, fence).await?;
+        }
         let bronze_batch = app_batch(&tables.bronze, &plan.config.id).await?;
-        let state_dir = crate::gold::state::dir(&plan.lake_dir, &plan.config.id);
+        let state_dir = plan.lake.state(&plan.config.id);
         let every = (plan.config.maintenance.progress_checkpoint_every)
             .unwrap_or(crate::source::seen::CHECKPOINT_EVERY);
         let seen = SeenFiles::load(&tables.bronze, &plan.config.id, &state_dir, every).await?;
@@ -119,12 +133,12 @@ impl Pipeline {
             _lock: lock,
         };
         if full_refresh {
-            intent.record()?;
+            intent.record().await?;
             pipeline.truncate_derived().await?;
         }
         pipeline.recover(bronze_batch, full_refresh).await?;
         if full_refresh {
-            intent.clear()?;
+            intent.clear().await?;
         }
         Ok(pipeline)
     }
@@ -185,7 +199,9 @@ impl Pipeline {
         if drain {
             self.seen.drains.insert(batch);
         }
-        self.seen.checkpoint_if_due(self.tables.bronze.version());
+        self.seen
+            .checkpoint_if_due(self.tables.bronze.version())
+            .await;
         self.next_batch = batch + 1;
         let out = self.silver.process(&empty, batch)?;
         let mut events = self.commit_silver(batch, &out, None).await?;

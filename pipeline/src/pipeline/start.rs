@@ -2,15 +2,15 @@
 //! refresh an interruption left half done, and what a batch reads given bronze's columns.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 
-use isolake_data::lake::LakeTable;
+use isolake_data::lake::{Fence, LakeTable};
+
+use crate::durable::StateDir;
 use polars::prelude::*;
 
 use crate::bronze;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::gold::state;
 use crate::plan::Plan;
 use crate::source::progress;
 use crate::source::reader::{ReadLimits, ReadSchema};
@@ -74,34 +74,48 @@ pub(super) fn read_schema(config: &Config, tables: &Tables) -> Result<ReadSchema
     })
 }
 
+/// Claims every table the pipeline appends to for `fence` (see [`Fence`]): from then on no
+/// commit of an earlier lease holder can land on them.
+pub(super) async fn claim_tables(plan: &Plan, fence: &Fence) -> Result<()> {
+    for (_, location) in crate::tables::appended(&plan.config).await? {
+        if LakeTable::exists(&location).await? {
+            LakeTable::open(&location).await?.claim(fence).await?;
+        }
+    }
+    Ok(())
+}
+
 /// The record that a full refresh is under way: written (durably) before its first overwrite
 /// and removed once every derived table is rebuilt, so that a crash, an I/O error or a
 /// concurrent `optimize` anywhere in between leaves a refresh that the next start finishes
 /// (emptying and rebuilding again gives the same tables), never half-refreshed tables.
 pub(super) struct RefreshIntent {
-    path: PathBuf,
+    dir: StateDir,
 }
+
+const REFRESH_INTENT: &str = "full_refresh.json";
 
 impl RefreshIntent {
     pub(super) fn new(plan: &Plan) -> Self {
-        let dir = state::dir(&plan.lake_dir, &plan.config.id);
         Self {
-            path: dir.join("full_refresh.json"),
+            dir: plan.lake.state(&plan.config.id),
         }
     }
 
     /// Whether a refresh was started and not finished.
-    pub(super) fn pending(&self) -> bool {
-        self.path.exists()
+    pub(super) async fn pending(&self) -> Result<bool> {
+        Ok(self.dir.read(REFRESH_INTENT).await?.is_some())
     }
 
-    pub(super) fn record(&self) -> Result<()> {
+    pub(super) async fn record(&self) -> Result<()> {
         let started = chrono::Utc::now().to_rfc3339();
         let text = serde_json::json!({ "full_refresh": { "started": started } }).to_string();
-        crate::durable::write_durably(&self.path, text.as_bytes(), true)
+        self.dir
+            .write(REFRESH_INTENT, text.into_bytes(), true)
+            .await
     }
 
-    pub(super) fn clear(&self) -> Result<()> {
-        crate::durable::remove_durably(&self.path)
+    pub(super) async fn clear(&self) -> Result<()> {
+        self.dir.remove(REFRESH_INTENT).await
     }
 }

@@ -1,7 +1,6 @@
 //! Gold's part of the plan: every detector compiled (threshold predicates, MATCH_RECOGNIZE
 //! queries), the alert table's key columns, and the model's registry.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -133,12 +132,16 @@ pub fn alert_keys(model: Option<&ModelConfig>, detectors: &[DetectorPlan]) -> Ve
 }
 
 /// The model's plan: its registry resolved against the lake, and the features silver offers.
-pub fn model(config: &ModelConfig, lake_dir: &Path, columns: &[(String, FieldType)]) -> ModelPlan {
-    let default_registry = lake_dir.join("_registry").to_string_lossy().into_owned();
+/// `default_registry`: the lake's `_registry` directory.
+pub fn model(
+    config: &ModelConfig,
+    default_registry: &str,
+    columns: &[(String, FieldType)],
+) -> ModelPlan {
     let registry = config
         .registry
         .clone()
-        .unwrap_or_else(|| Registry::uri_from_env_or(&default_registry));
+        .unwrap_or_else(|| Registry::uri_from_env_or(default_registry));
     let numeric_columns = columns
         .iter()
         .filter(|(_, t)| matches!(t, FieldType::Integer | FieldType::Double))
@@ -155,11 +158,14 @@ pub fn model(config: &ModelConfig, lake_dir: &Path, columns: &[(String, FieldTyp
 pub fn plan(
     gold: &GoldConfig,
     detectors: Vec<DetectorPlan>,
-    lake_dir: &Path,
+    default_registry: &str,
     columns: &[(String, FieldType)],
 ) -> GoldPlan {
     GoldPlan {
-        model: gold.model.as_ref().map(|m| model(m, lake_dir, columns)),
+        model: gold
+            .model
+            .as_ref()
+            .map(|m| model(m, default_registry, columns)),
         alert_keys: alert_keys(gold.model.as_ref(), &detectors),
         detectors,
         allowed_lateness: gold.allowed_lateness,

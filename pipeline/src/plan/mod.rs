@@ -12,13 +12,13 @@
 pub mod gold;
 pub mod silver;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use isolake_data::lake::location;
 use isolake_data::record::FieldType;
 use polars::prelude::Schema;
 
 use crate::config::{Config, ConfigError, ConfigIssue};
+use crate::lake_root::LakeRoot;
 use gold::GoldPlan;
 use silver::CompiledExpectation;
 
@@ -26,8 +26,8 @@ use silver::CompiledExpectation;
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub config: Config,
-    /// The lake's root directory.
-    pub lake_dir: PathBuf,
+    /// The lake's root (a local directory or an object-store prefix).
+    pub lake: LakeRoot,
     /// Silver's columns (after casts) and table schema.
     pub silver_columns: Vec<(String, FieldType)>,
     pub silver_schema: Schema,
@@ -126,9 +126,9 @@ fn issue(config: &Config, key: &str, message: String) -> ConfigIssue {
 
 /// Compiles `config`, adding every problem to `issues`; `None` when a part could not be built.
 fn compile(config: Config, issues: &mut Vec<ConfigIssue>) -> Option<Plan> {
-    let lake_dir = location::parse(&config.lake).and_then(|url| location::local_dir(&url));
-    let lake_dir = match lake_dir {
-        Ok(dir) => Some(dir),
+    config.apply_storage();
+    let lake = match LakeRoot::parse(&config.lake) {
+        Ok(root) => Some(root),
         Err(e) => {
             issues.push(issue(&config, "lake", e.to_string()));
             None
@@ -156,14 +156,27 @@ fn compile(config: Config, issues: &mut Vec<ConfigIssue>) -> Option<Plan> {
     for (key, message) in key_type_issues(&config, &detectors, &silver_columns) {
         issues.push(issue(&config, &key, message));
     }
-    let lake_dir = lake_dir?;
+    let lake = lake?;
+    let default_registry = lake.default_registry();
+    if let Some(model) = &config.gold.model
+        && model.registry.is_none()
+        && default_registry.is_none()
+        && std::env::var_os("MLFLOW_TRACKING_URI").is_none()
+    {
+        let message = "the lake is on object storage, where the local registry cannot live: \
+                       set gold.model.registry to a local directory or an MLflow server \
+                       (or MLFLOW_TRACKING_URI)";
+        issues.push(issue(&config, "gold.model", message.into()));
+        return None;
+    }
+    let default_registry = default_registry.unwrap_or_default();
     let gold = config
         .gold
         .enabled()
-        .then(|| gold::plan(&config.gold, detectors, &lake_dir, &silver_columns));
+        .then(|| gold::plan(&config.gold, detectors, &default_registry, &silver_columns));
     Some(Plan {
         config,
-        lake_dir,
+        lake,
         silver_columns,
         silver_schema,
         expectations,

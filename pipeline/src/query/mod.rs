@@ -98,7 +98,7 @@ fn referenced(sql: &str) -> Result<Vec<String>> {
 
 /// Runs `sql` and returns its result.
 pub async fn run(config: &Config, sql: &str, as_of: AsOf) -> Result<DataFrame> {
-    let available = crate::tables::by_name(config)?;
+    let available = crate::tables::by_name(config).await?;
     let mut ctx = SQLContext::new();
     for name in referenced(sql)? {
         let Some(location) = available.get(&name) else {

@@ -13,14 +13,13 @@
 //! parse.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::path::{Path, PathBuf};
 
 use isolake_data::lake::{LakeTable, VersionInfo};
 use serde::{Deserialize, Serialize};
 
 use super::SourceFile;
 use super::progress::{BatchProgress, Step};
-use crate::durable;
+use crate::durable::StateDir;
 use crate::error::Result;
 
 /// Bronze commits between two checkpoints (unless `maintenance.progress_checkpoint_every`
@@ -51,7 +50,7 @@ pub struct SeenFiles {
 
 #[derive(Debug, Clone)]
 struct Checkpoints {
-    path: PathBuf,
+    dir: StateDir,
     every: u64,
     pipeline: String,
     table_id: String,
@@ -76,12 +75,17 @@ impl SeenFiles {
     /// Rebuilds the index of pipeline `id` from the checkpoint in `state_dir`, if it matches
     /// `bronze`, and bronze's commits after it; then writes a checkpoint if one is due (one
     /// every `every` bronze commits).
-    pub async fn load(bronze: &LakeTable, id: &str, state_dir: &Path, every: u64) -> Result<Self> {
-        let path = state_dir.join(CHECKPOINT_FILE);
+    pub async fn load(
+        bronze: &LakeTable,
+        id: &str,
+        state_dir: &StateDir,
+        every: u64,
+    ) -> Result<Self> {
         let table_id = bronze.table_id().await?;
-        let checkpoint = table_id
-            .as_deref()
-            .and_then(|t| read_checkpoint(&path, id, t, bronze.version()));
+        let checkpoint = match table_id.as_deref() {
+            Some(t) => read_checkpoint(state_dir, id, t, bronze.version()).await,
+            None => None,
+        };
         let covered = checkpoint.as_ref().map(|c| c.version);
         let mut seen = checkpoint.map(Self::from_checkpoint).unwrap_or_default();
         let from = covered.map_or(0, |v| v + 1);
@@ -92,13 +96,13 @@ impl SeenFiles {
             }
         }
         seen.checkpoints = table_id.map(|table_id| Checkpoints {
-            path,
+            dir: state_dir.clone(),
             every: every.max(1),
             pipeline: id.to_string(),
             table_id,
             covered,
         });
-        seen.checkpoint_if_due(bronze.version());
+        seen.checkpoint_if_due(bronze.version()).await;
         Ok(seen)
     }
 
@@ -139,7 +143,7 @@ impl SeenFiles {
     /// Writes a checkpoint covering bronze `version` when enough commits passed
     /// since the last one. Call it only once the index holds every commit up to `version`.
     /// A failed write is logged and costs only a longer start-up: the log has it all.
-    pub fn checkpoint_if_due(&mut self, version: u64) {
+    pub async fn checkpoint_if_due(&mut self, version: u64) {
         let Some(at) = &self.checkpoints else {
             return;
         };
@@ -149,7 +153,7 @@ impl SeenFiles {
         if due < at.every || !self.other_pipelines.is_empty() {
             return;
         }
-        match self.write_checkpoint(at, version) {
+        match self.write_checkpoint(at, version).await {
             Ok(()) => {
                 if let Some(at) = &mut self.checkpoints {
                     at.covered = Some(version);
@@ -159,7 +163,7 @@ impl SeenFiles {
         }
     }
 
-    fn write_checkpoint(&self, at: &Checkpoints, version: u64) -> Result<()> {
+    async fn write_checkpoint(&self, at: &Checkpoints, version: u64) -> Result<()> {
         let mut files: Vec<(SourceFile, usize)> = self
             .files
             .values()
@@ -176,7 +180,8 @@ impl SeenFiles {
             files,
             drains,
         };
-        durable::write_durably(&at.path, &serde_json::to_vec(&checkpoint)?, false)
+        let bytes = serde_json::to_vec(&checkpoint)?;
+        at.dir.write(CHECKPOINT_FILE, bytes, false).await
     }
 
     /// The place of `path` in the batch that read it last.
@@ -199,19 +204,24 @@ impl SeenFiles {
 
 /// The checkpoint at `path` if it is pipeline `id`'s index of this bronze (`table_id`) at a
 /// version bronze has (≤ `latest`); otherwise `None`, and the log is read from the start.
-fn read_checkpoint(path: &Path, id: &str, table_id: &str, latest: u64) -> Option<Checkpoint> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+async fn read_checkpoint(
+    dir: &StateDir,
+    id: &str,
+    table_id: &str,
+    latest: u64,
+) -> Option<Checkpoint> {
+    let where_ = dir.describe(CHECKPOINT_FILE);
+    let bytes = match dir.read(CHECKPOINT_FILE).await {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return None,
         Err(e) => {
-            tracing::warn!("ignoring the seen-files checkpoint {}: {e}", path.display());
+            tracing::warn!("ignoring the seen-files checkpoint {where_}: {e}");
             return None;
         }
     };
     let ignored = |why: &str| {
         tracing::warn!(
-            "ignoring the seen-files checkpoint {} ({why}): reading bronze's whole log",
-            path.display()
+            "ignoring the seen-files checkpoint {where_} ({why}): reading bronze's whole log"
         );
         None
     };

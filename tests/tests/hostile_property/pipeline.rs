@@ -50,7 +50,10 @@ pub fn run_mixed(case: &Case, summary: &str, root: &Path) -> Lake {
             &format!("landing group {g} {group:?} of {summary}"),
         );
     }
-    Lake { dir: mixed }
+    Lake {
+        dir: mixed,
+        remote: None,
+    }
 }
 
 /// The reference: only the valid records, clean, in one file and one run.

@@ -80,7 +80,14 @@ fn prepare(dir: &Path) -> Result<()> {
 }
 
 async fn run_pipeline(plan: &Plan, full_refresh: bool) -> Result<()> {
-    let pipeline = Pipeline::open_with(plan.clone(), OpenOptions { full_refresh }).await?;
+    let pipeline = Pipeline::open_with(
+        plan.clone(),
+        OpenOptions {
+            full_refresh,
+            ..OpenOptions::default()
+        },
+    )
+    .await?;
     let mut runner = Runner::new(pipeline, Shutdown::default());
     runner.run_once().await?;
     runner.pipeline.drain().await?;

@@ -67,6 +67,11 @@ enum Command {
         /// and committed first).
         #[arg(long)]
         continuous: bool,
+        /// With --continuous: when another instance of this pipeline runs, wait for it to
+        /// stop (on an object-store lake: its lease to go unrenewed for lock.lease_ttl), then
+        /// take over; without it, a second instance exits with code 3.
+        #[arg(long, requires = "continuous")]
+        standby: bool,
         /// Empty silver, quarantine and gold first, then rebuild them from bronze (after a
         /// change of expectations, casts, model or detectors).
         #[arg(long)]
@@ -247,12 +252,14 @@ async fn dispatch(command: Command) -> ExitCode {
             config,
             once: _,
             continuous,
+            standby,
             full_refresh,
             drain,
             metrics_addr,
         } => {
             let options = RunOptions {
                 continuous,
+                standby,
                 full_refresh,
                 drain,
                 metrics_addr,
@@ -471,6 +478,7 @@ async fn vacuum(
 
 struct RunOptions {
     continuous: bool,
+    standby: bool,
     full_refresh: bool,
     drain: bool,
     metrics_addr: Option<String>,
@@ -525,6 +533,7 @@ async fn run(config: &std::path::Path, options: RunOptions) -> ExitCode {
     }
     let open = OpenOptions {
         full_refresh: options.full_refresh,
+        standby: options.standby,
     };
     let pipeline = match Pipeline::open_with(plan, open).await {
         Ok(p) => p,

@@ -1,4 +1,4 @@
-//! One running pipeline per id: an OS file lock under the lake root.
+//! The lock of a pipeline on a local lake: an OS file lock under the lake root.
 //!
 //! The lock is `flock`-style (`File::try_lock`): the kernel releases it when the holder dies,
 //! so a lock left by a killed process is recovered by the next start without guessing from
@@ -8,32 +8,15 @@ use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, thiserror::Error)]
-pub enum LockError {
-    #[error(
-        "pipeline {id:?} is already running (lock {} held{holder}); stop it first, or wait \
-         for it to finish",
-        path.display()
-    )]
-    Held {
-        id: String,
-        path: PathBuf,
-        holder: String,
-    },
-    #[error("lock {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
+use super::LockError;
 
 #[derive(Debug)]
-pub struct PipelineLock {
+pub struct FileLock {
     _file: File,
     pub path: PathBuf,
 }
 
-impl PipelineLock {
+impl FileLock {
     /// Takes the lock of pipeline `id` under `lake_dir`, or says who holds it.
     pub fn acquire(lake_dir: &Path, id: &str) -> Result<Self, LockError> {
         let dir = lake_dir.join("_locks");
@@ -58,7 +41,7 @@ impl PipelineLock {
                     .unwrap_or_default();
                 return Err(LockError::Held {
                     id: id.to_string(),
-                    path,
+                    path: path.display().to_string(),
                     holder,
                 });
             }

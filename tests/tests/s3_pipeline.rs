@@ -13,6 +13,17 @@ use isolake_tests::lake::{Lake, SMALL_THEN_LARGE, count_lines, generate, sorted_
 use isolake_tests::s3::MotoServer;
 use isolake_tests::{ChildGuard, eventually_with};
 
+/// The storage options of this process are global (`s3_store::configure`), and each test
+/// has a server of its own: the tests of this file run one at a time.
+static ONE_SERVER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    // A test that failed leaves the lock poisoned; the next one may still run.
+    ONE_SERVER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// (transaction ids of silver, bronze rows, quarantine rows, alert keys) of a lake.
 fn outcome(lake: &Lake) -> (Vec<String>, usize, usize) {
     let silver = lake.read("silver");
@@ -53,6 +64,7 @@ fn assert_once(lake: &Lake, lines: usize) {
 /// local disk, and Python's deltalake reads the same silver rows through the server.
 #[test]
 fn crashes_on_an_s3_lake_lose_and_duplicate_nothing_and_python_reads_the_rows() {
+    let _serial = one_at_a_time();
     let moto = MotoServer::start("lake");
     let tmp = tempfile::tempdir().unwrap();
     let limits = "stability_ms = 1\nmax_files_per_batch = 2";
@@ -163,6 +175,7 @@ fn land_over_time(staged: &Path, landing: &Path, every: Duration) -> std::thread
 /// or duplicated, and the alerts equal a crash-free run's.
 #[test]
 fn a_standby_takes_over_from_killed_instances_and_the_result_is_the_crash_free_one() {
+    let _serial = one_at_a_time();
     let moto = MotoServer::start("lake");
     let tmp = tempfile::tempdir().unwrap();
     let limits = "stability_ms = 1\nmax_files_per_batch = 2";
@@ -240,6 +253,7 @@ fn a_standby_takes_over_from_killed_instances_and_the_result_is_the_crash_free_o
 /// with code 3, saying it may no longer commit.
 #[test]
 fn a_paused_holder_that_lost_its_lease_commits_nothing_when_resumed() {
+    let _serial = one_at_a_time();
     let moto = MotoServer::start("lake");
     let tmp = tempfile::tempdir().unwrap();
     let lake = Lake::on_s3(

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use isolake_data::lake::objects::ObjectDir;
 use isolake_data::lake::{LakeTable, location};
 
+use crate::config::Config;
 use crate::durable::StateDir;
+use crate::lock::{LockError, LockOptions, PipelineLock};
 
 #[derive(Debug, Clone)]
 pub enum LakeRoot {
@@ -25,6 +27,19 @@ impl LakeRoot {
             _ => Err(isolake_data::Error::UnsupportedScheme {
                 location: url.to_string(),
             }),
+        }
+    }
+
+    /// Takes pipeline `config.id`'s lock: an OS file lock on local disk, a lease on an
+    /// object store.
+    pub async fn lock(
+        &self,
+        config: &Config,
+        options: LockOptions,
+    ) -> Result<PipelineLock, LockError> {
+        match self {
+            Self::Local(dir) => PipelineLock::local(dir, &config.id, options).await,
+            Self::Remote(dir) => PipelineLock::lease(dir, config, options).await,
         }
     }
 

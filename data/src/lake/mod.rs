@@ -3,6 +3,7 @@
 
 mod arrow_bridge;
 mod encoding;
+mod fence;
 mod history;
 mod local_store;
 pub mod location;
@@ -15,11 +16,11 @@ pub mod s3_store;
 mod table;
 
 pub use arrow_bridge::{schema_from_arrow, schema_to_arrow};
+pub use fence::{Fence, FenceGuard, FenceState};
 pub use maintain::Compacted;
 pub use read::scan_table;
 pub use reshape::{ColumnChange, SchemaDiff};
 pub use rewrite::Rewrite;
 pub use table::{
-    AppTransaction, AppendOutcome, Commit, CreateOptions, Fence, FenceGuard, FenceState, LakeTable,
-    Staged, VersionInfo,
+    AppTransaction, AppendOutcome, Commit, CreateOptions, LakeTable, Staged, VersionInfo,
 };

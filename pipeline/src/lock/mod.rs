@@ -5,12 +5,12 @@
 pub mod file;
 pub mod lease;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use isolake_data::lake::Fence;
+use isolake_data::lake::objects::ObjectDir;
 
 use crate::config::Config;
-use crate::lake_root::LakeRoot;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -59,31 +59,29 @@ pub enum PipelineLock {
 }
 
 impl PipelineLock {
-    /// Takes pipeline `config.id`'s lock on `lake`.
-    pub async fn acquire(
-        lake: &LakeRoot,
+    /// Takes pipeline `id`'s OS file lock under the local lake `dir`; a standby polls it.
+    pub async fn local(dir: &Path, id: &str, options: LockOptions) -> Result<Self, LockError> {
+        loop {
+            match file::FileLock::acquire(dir, id) {
+                Err(LockError::Held { .. }) if options.standby => {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await
+                }
+                other => return other.map(Self::File),
+            }
+        }
+    }
+
+    /// Takes pipeline `config.id`'s lease in `<lake>/_locks/` of an object-store lake.
+    pub async fn lease(
+        lake: &ObjectDir,
         config: &Config,
         options: LockOptions,
     ) -> Result<Self, LockError> {
-        match lake {
-            LakeRoot::Local(dir) => {
-                // Two local processes of one pipeline cannot both wait: a standby polls.
-                loop {
-                    match file::FileLock::acquire(dir, &config.id) {
-                        Err(LockError::Held { .. }) if options.standby => {
-                            tokio::time::sleep(std::time::Duration::from_millis(200)).await
-                        }
-                        other => return other.map(Self::File),
-                    }
-                }
-            }
-            LakeRoot::Remote(dir) => {
-                let dir = dir.child("_locks");
-                let lease =
-                    lease::Lease::acquire(dir, &config.id, config.lock.lease_ttl, options).await?;
-                Ok(Self::Lease(lease))
-            }
-        }
+        let dir = lake.child("_locks");
+        let ttl = config.lock.lease_ttl;
+        Ok(Self::Lease(
+            lease::Lease::acquire(dir, &config.id, ttl, options).await?,
+        ))
     }
 
     /// The fence every commit must carry (object-store lakes).

@@ -81,7 +81,7 @@ impl Pipeline {
         let lock_options = LockOptions {
             standby: options.standby,
         };
-        let lock = PipelineLock::acquire(&plan.lake, &plan.config, lock_options).await?;
+        let lock = plan.lake.lock(&plan.config, lock_options).await?;
         let fence = lock.fence();
         if let Some(fence) = &fence {
             // Before anything is read: no older holder's commit can land after this.

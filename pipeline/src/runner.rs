@@ -17,7 +17,8 @@ use crate::pipeline::batch::Pending;
 use crate::pipeline::front::Prepared;
 use crate::pipeline::{BatchSummary, Pipeline};
 use crate::source::admission::Admission;
-use crate::source::listing::{self, Candidate};
+use crate::source::clean::Cleaner;
+use crate::source::listing::{self, Candidate, Listing};
 
 /// Set by SIGINT/SIGTERM: finish the current batch, commit, exit 0.
 #[derive(Debug, Clone, Default)]
@@ -97,6 +98,7 @@ pub struct Runner {
     pub metrics: Option<crate::metrics::Shared>,
     /// Continuous runs with `[maintenance] auto_compact_every`.
     compactor: Option<AutoCompactor>,
+    cleaner: Cleaner,
 }
 
 /// The outcome of one look at the landing directory.
@@ -114,6 +116,7 @@ impl Runner {
             summary: RunSummary::default(),
             metrics: None,
             compactor: None,
+            cleaner: Cleaner::default(),
         }
     }
 
@@ -157,6 +160,16 @@ impl Runner {
     /// interval as a safety net (watchers can miss events), until shutdown.
     pub async fn run_continuous(&mut self) -> Result<RunSummary> {
         self.skip_existing_if_asked().await?;
+        if self.pipeline.config().source.remote_landing.is_some() {
+            let interval = self.pipeline.config().trigger_interval;
+            self.compactor = AutoCompactor::new(self.pipeline.config(), self.metrics.clone());
+            let outcome = self.poll_remote(interval).await;
+            if let Some(mut compactor) = self.compactor.take() {
+                compactor.finish();
+            }
+            outcome?;
+            return Ok(std::mem::take(&mut self.summary));
+        }
         let configured = self.pipeline.config().source.landing.clone();
         let landing = configured
             .canonicalize()
@@ -258,8 +271,7 @@ impl Runner {
         if config.source.include_existing_files || self.pipeline.next_batch() != 1 {
             return Ok(());
         }
-        let listing = listing::list(&config.source.landing, &config.source.patterns)?;
-        let files: Vec<Candidate> = listing.candidates;
+        let files: Vec<Candidate> = self.list().await?.candidates;
         tracing::info!(
             files = files.len(),
             "include_existing_files = false: skipping existing files"
@@ -269,10 +281,56 @@ impl Runner {
             .await
     }
 
+    /// Lists the landing zone: the directory, or the object-store prefix (from the last key
+    /// seen when `source.list_after_last_seen` says the layout allows it).
+    async fn list(&self) -> Result<Listing> {
+        let source = &self.pipeline.config().source;
+        let after = (source.list_after_last_seen)
+            .then(|| self.pipeline.seen.last_path())
+            .flatten();
+        self.list_after(after).await
+    }
+
+    async fn list_after(&self, after: Option<&str>) -> Result<Listing> {
+        let source = &self.pipeline.config().source;
+        match &source.remote_landing {
+            Some(url) => listing::list_remote(url, &source.patterns, after).await,
+            None => listing::list(&source.landing, &source.patterns),
+        }
+    }
+
+    /// `source.clean_source`, at most once a minute, over a full listing.
+    async fn clean_landing(&mut self) -> Result<()> {
+        let source = self.pipeline.config().source.clone();
+        if self.cleaner.due(&source) {
+            let listing = self.list_after(None).await?;
+            (self.cleaner)
+                .clean(&listing, &self.pipeline.seen, &source)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Continuous mode on an object-store landing zone: no watcher there, a listing every
+    /// trigger interval (and at once after a batch, while there is a backlog).
+    async fn poll_remote(&mut self, interval: Duration) -> Result<()> {
+        while !self.shutdown.requested() {
+            if self.poll().await?.processed > 0 {
+                continue;
+            }
+            let shutdown = self.shutdown.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = shutdown.wait() => break,
+            }
+        }
+        Ok(())
+    }
+
     /// Lists the landing directory and processes every complete new file, in batches.
     async fn poll(&mut self) -> Result<Poll> {
         let config = self.pipeline.config().clone();
-        let listing = listing::list(&config.source.landing, &config.source.patterns)?;
+        let listing = self.list().await?;
         let admitted = self
             .admission
             .admit(listing, &self.pipeline.seen, &config.source);
@@ -283,6 +341,7 @@ impl Runner {
             m.set_unreadable(admitted.unreadable);
         }
         let processed = self.process(&admitted.ready, &config).await?;
+        self.clean_landing().await?;
         Ok(Poll {
             processed,
             waiting: admitted.waiting,

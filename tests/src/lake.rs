@@ -40,7 +40,24 @@ impl Lake {
         source_extra: &str,
         rest: &str,
     ) -> Self {
+        Self::on_s3_landing(dir, server, prefix, None, source_extra, rest)
+    }
+
+    /// [`on_s3`](Self::on_s3), with the landing zone at `s3://<bucket>/<landing>/` when
+    /// given (put files there with [`crate::s3::upload`]).
+    pub fn on_s3_landing(
+        dir: &Path,
+        server: &crate::s3::MotoServer,
+        prefix: &str,
+        landing: Option<&str>,
+        source_extra: &str,
+        rest: &str,
+    ) -> Self {
         let url = format!("s3://{}/{prefix}", server.bucket);
+        let landing = match landing {
+            Some(landing) => format!("s3://{}/{landing}/", server.bucket),
+            None => "./landing".to_string(),
+        };
         let storage: String = server
             .options()
             .iter()
@@ -49,7 +66,7 @@ impl Lake {
         std::fs::create_dir_all(dir.join("landing")).expect("create the landing dir");
         let config = format!(
             "id = \"fraud\"\nlake = \"{url}\"\n[lock]\nlease_ttl = \"2s\"\n[storage]\n{storage}\
-             [source]\nlanding = \"./landing\"\n{source_extra}\n{rest}\n"
+             [source]\nlanding = \"{landing}\"\n{source_extra}\n{rest}\n"
         );
         std::fs::write(dir.join("isolake.toml"), config).expect("write isolake.toml");
         isolake_data::lake::s3_store::configure(server.options());

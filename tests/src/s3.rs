@@ -105,3 +105,27 @@ impl MotoServer {
             .collect()
     }
 }
+
+/// Puts every file of the local directory `from` under `url` (`s3://bucket/prefix/`), in name
+/// order, each as one object of the same name; the process's storage options must be this
+/// server's (`Lake::on_s3` sets them).
+pub fn upload(from: &std::path::Path, url: &str) {
+    let url = url::Url::parse(url).expect("an s3:// URL");
+    let dir = isolake_data::lake::objects::ObjectDir::open(&url).expect("open the prefix");
+    let mut files: Vec<_> = std::fs::read_dir(from)
+        .expect("list the files to upload")
+        .map(|e| e.expect("an entry").path())
+        .collect();
+    files.sort();
+    crate::lake::block_on(async {
+        for file in files {
+            let name = file
+                .file_name()
+                .expect("a name")
+                .to_string_lossy()
+                .into_owned();
+            let bytes = std::fs::read(&file).expect("read a file to upload");
+            dir.put(&name, bytes).await.expect("upload a file");
+        }
+    });
+}

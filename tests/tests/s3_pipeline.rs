@@ -60,19 +60,25 @@ fn assert_once(lake: &Lake, lines: usize) {
 }
 
 /// SIGKILL 12 runs, each right after it committed to bronze, silver or the event log (the
-/// first to third commit of it), on an S3 lake; the end state equals a crash-free run's on
-/// local disk, and Python's deltalake reads the same silver rows through the server.
+/// first to third commit of it), with the lake and the landing zone on S3; the end state
+/// equals a crash-free run's on local disk, and Python's deltalake reads the same silver
+/// rows through the server.
 #[test]
 fn crashes_on_an_s3_lake_lose_and_duplicate_nothing_and_python_reads_the_rows() {
     let _serial = one_at_a_time();
     let moto = MotoServer::start("lake");
     let tmp = tempfile::tempdir().unwrap();
     let limits = "stability_ms = 1\nmax_files_per_batch = 2";
-    let crashed = Lake::on_s3(&tmp.path().join("crashed"), &moto, "fraud", limits, "");
+    // The generator's names grow: listing after the last key read is safe.
+    let remote = format!("{limits}\nlist_after_last_seen = true");
+    let dir = tmp.path().join("crashed");
+    let crashed = Lake::on_s3_landing(&dir, &moto, "fraud", Some("landing"), &remote, "");
     let clean = Lake::new(&tmp.path().join("clean"), limits, "");
-    generate(&crashed.landing(), 3_000, 48, 11, 0.02);
+    let staged = tmp.path().join("staged");
+    generate(&staged, 3_000, 48, 11, 0.02);
     generate(&clean.landing(), 3_000, 48, 11, 0.02);
-    let lines = count_lines(&crashed.landing());
+    isolake_tests::s3::upload(&staged, &format!("s3://{}/landing/", moto.bucket));
+    let lines = count_lines(&staged);
     clean.run_once();
 
     let tables = ["bronze", "silver", "event_log"];
@@ -334,4 +340,39 @@ fn a_paused_holder_that_lost_its_lease_commits_nothing_when_resumed() {
     second.kill().unwrap();
     lake.run_once();
     assert_once(&lake, count_lines(&lake.landing()));
+}
+
+/// `clean_source = "move"` on an S3 landing zone: the objects a committed batch read go to
+/// `_archived/`, others stay, and nothing is read twice.
+#[test]
+fn read_objects_are_archived_on_s3_and_others_stay() {
+    let _serial = one_at_a_time();
+    let moto = MotoServer::start("lake");
+    let tmp = tempfile::tempdir().unwrap();
+    let source = "clean_source = \"move\"\nclean_source_retention = \"0s\"";
+    let dir = tmp.path().join("clean");
+    let lake = Lake::on_s3_landing(&dir, &moto, "fraud", Some("landing"), source, "");
+    let staged = tmp.path().join("staged");
+    generate(&staged, 200, 2, 9, 0.0);
+    std::fs::write(staged.join("notes.txt"), "not a pattern's file\n").unwrap();
+    let landing = format!("s3://{}/landing/", moto.bucket);
+    isolake_tests::s3::upload(&staged, &landing);
+    lake.run_once();
+    lake.run_once();
+    let listed = isolake_tests::lake::block_on(async {
+        let dir = ObjectDir::open(&url::Url::parse(&landing).unwrap()).unwrap();
+        dir.list_after("", None).await.unwrap()
+    });
+    let names: Vec<String> = listed.into_iter().map(|o| o.name).collect();
+    let mut expected: Vec<String> = std::fs::read_dir(&staged)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .map(|n| match n.ends_with(".json") {
+            true => format!("_archived/{n}"),
+            false => n,
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    assert_eq!(lake.read("bronze").height(), 200, "each line once");
 }

@@ -2,6 +2,7 @@
 //! application transactions, and reads back as lazy frames.
 
 mod arrow_bridge;
+pub mod counting_store;
 mod encoding;
 mod fence;
 mod history;

@@ -47,11 +47,13 @@ pub enum Conditional {
     Lost,
 }
 
-/// One object of a listing: its name under the prefix and its size.
+/// One object of a listing: its name under the prefix, size and modification time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
     pub name: String,
     pub size: u64,
+    /// Milliseconds since the Unix epoch.
+    pub modified_ms: i64,
 }
 
 impl ObjectDir {
@@ -166,6 +168,11 @@ impl ObjectDir {
         }
     }
 
+    /// Renames `from` to `to` (on S3: a copy, then a delete of `from`).
+    pub async fn rename(&self, from: &str, to: &str) -> Result<()> {
+        (self.store.rename(&self.path(from), &self.path(to)).await).map_err(|e| self.error(from, e))
+    }
+
     /// Every object under `prefix` (relative to this one, `""` for all) whose name sorts
     /// after `after`, in name order: one paged listing that starts after `after`
     /// (S3's `start-after`), so a poll does not list history again.
@@ -191,6 +198,7 @@ impl ObjectDir {
                     .collect::<Vec<_>>()
                     .join("/"),
                 size: meta.size,
+                modified_ms: meta.last_modified.timestamp_millis(),
             })
             .collect();
         listed.sort_by(|a, b| a.name.cmp(&b.name));

@@ -78,7 +78,10 @@ pub(super) fn build<'a>(
     }
     let store = builder.with_url(url.as_str()).build()?;
     let path = Path::from_url_path(url.path())?;
-    Ok((Arc::new(store), path))
+    let counting = super::counting_store::CountingStore {
+        inner: Arc::new(store),
+    };
+    Ok((Arc::new(counting), path))
 }
 
 /// Whether [`configure`] was told `unsafe_single_writer = true`: the user accepts a store

@@ -137,10 +137,35 @@ pub struct Maintenance {
     pub progress_checkpoint_every: Option<u64>,
 }
 
+/// What to do with landed files that were read (`source.clean_source`), so a landing zone
+/// does not grow forever. Only a file whose exact version (size, mtime) a committed batch
+/// read is touched; others (unread, refused, changed since) stay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CleanSource {
+    #[default]
+    Off,
+    /// Move to `<landing>/_archived/<path>` (an ignored name: never read again).
+    Move,
+    Delete,
+}
+
 /// Where files land and how they are picked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceConfig {
+    /// The landing directory (for an object-store landing zone, its URL as a path; see
+    /// `remote_landing`).
     pub landing: PathBuf,
+    /// The landing zone's URL when it is on an object store (`s3://bucket/landing/`):
+    /// listed by prefix, objects complete once visible (no stability wait).
+    pub remote_landing: Option<String>,
+    /// Object-store landing zones: list only keys after the last one seen (S3's
+    /// `start-after`), so a poll does not list history again. Safe only when producers
+    /// write keys in increasing order (e.g. time-prefixed names); off by default.
+    pub list_after_last_seen: bool,
+    /// What happens to a landed file once the bronze commit that read it is
+    /// `clean_source_retention` old (`source.clean_source`).
+    pub clean_source: CleanSource,
+    pub clean_source_retention: Duration,
     /// Glob patterns on the file name (`*` and `?`); `.gz` variants are decompressed.
     pub patterns: Vec<String>,
     /// A file counts as complete when its size and mtime did not change for this long

@@ -1,16 +1,16 @@
 //! Walks the TOML document with positions kept and builds a [`Config`], collecting every
 //! problem (unknown key, wrong type, bad value) with its key path and line.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use toml::de::DeTable;
 
 use super::walker::{Value, Walker, get};
 use super::{
-    Action, BatchLimits, Config, ConfigError, ConfigIssue, Evolution, Expectation, LockConfig,
-    Maintenance, SchemaConfig, SilverConfig, SourceConfig, StorageOptions, canonical_expectations,
-    resolve_location,
+    Action, BatchLimits, CleanSource, Config, ConfigError, ConfigIssue, Evolution, Expectation,
+    LockConfig, Maintenance, SchemaConfig, SilverConfig, SourceConfig, StorageOptions,
+    canonical_expectations, resolve_location,
 };
 
 const DEFAULT_PATTERNS: [&str; 6] = [
@@ -228,6 +228,10 @@ fn parse_source(
 ) -> (SourceConfig, BatchLimits) {
     let mut source = SourceConfig {
         landing: base.join("landing"),
+        remote_landing: None,
+        list_after_last_seen: false,
+        clean_source: CleanSource::Off,
+        clean_source_retention: Duration::from_secs(7 * 24 * 3600),
         patterns: DEFAULT_PATTERNS.iter().map(|s| s.to_string()).collect(),
         stability: Duration::from_millis(1000),
         include_existing_files: true,
@@ -265,9 +269,17 @@ fn parse_source(
             "max_bytes_per_batch",
             "max_line_bytes",
             "max_file_bytes",
+            "list_after_last_seen",
+            "clean_source",
+            "clean_source_retention",
         ],
     );
     match get(table, "landing").map(|v| w.string("source.landing", v)) {
+        Some(Some(landing)) if landing.starts_with("s3://") || landing.starts_with("s3a://") => {
+            let url = format!("{}/", landing.trim_end_matches('/'));
+            source.landing = PathBuf::from(&url);
+            source.remote_landing = Some(url);
+        }
         Some(Some(landing)) => {
             source.landing = Path::new(&resolve_location(&landing, base)).to_path_buf()
         }
@@ -277,6 +289,27 @@ fn parse_source(
             Some(value.span()),
             "missing: the landing directory to load files from",
         ),
+    }
+    if let Some(v) = get(table, "clean_source") {
+        match w.string("source.clean_source", v).as_deref() {
+            Some("off") => source.clean_source = CleanSource::Off,
+            Some("move") => source.clean_source = CleanSource::Move,
+            Some("delete") => source.clean_source = CleanSource::Delete,
+            Some(_) => w.issue(
+                "source.clean_source",
+                Some(v.span()),
+                "expected \"off\", \"move\" or \"delete\"",
+            ),
+            None => {}
+        }
+    }
+    if let Some(v) = get(table, "clean_source_retention")
+        && let Some(retention) = w.duration("source.clean_source_retention", v)
+    {
+        source.clean_source_retention = retention;
+    }
+    if let Some(v) = get(table, "list_after_last_seen") {
+        source.list_after_last_seen = w.boolean("source.list_after_last_seen", v).unwrap_or(false);
     }
     if let Some(v) = get(table, "patterns") {
         match v.get_ref().as_array() {

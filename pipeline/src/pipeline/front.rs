@@ -126,12 +126,16 @@ impl Front<'_> {
     /// A file that vanished between listing and reading is not read, so not marked seen.
     fn read(&self, files: Vec<Candidate>) -> Read {
         let schema = self.read_schema;
+        let runtime = tokio::runtime::Handle::current();
         let results: Vec<(Candidate, std::result::Result<ReadFile, ReadError>)> =
             tokio::task::block_in_place(|| {
                 files
                     .into_par_iter()
                     .map(|c| {
-                        let r = reader::read(&c.absolute, schema);
+                        let r = match &c.object {
+                            Some(o) => reader::read_object(o, c.file.size, schema, &runtime),
+                            None => reader::read(&c.absolute, schema),
+                        };
                         (c, r)
                     })
                     .collect()

@@ -195,6 +195,9 @@ impl Pipeline {
         let commit = self.committer.commit(batch, step).files(files.clone());
         self.tables.bronze.append(&empty, commit.build()?).await?;
         self.seen.record(&files);
+        if step == Step::SkipExisting {
+            self.seen.forget_read_at(&files);
+        }
         let drain = step == Step::Drain;
         if drain {
             self.seen.drains.insert(batch);

@@ -96,7 +96,10 @@ impl Admission {
                     continue;
                 }
             }
-            if self.tracker.is_stable(&candidate.file, source.stability) {
+            // An object is complete once it is visible.
+            if candidate.object.is_some()
+                || self.tracker.is_stable(&candidate.file, source.stability)
+            {
                 out.ready.push(candidate);
             } else {
                 out.waiting += 1;

@@ -1,7 +1,9 @@
-//! Listing the landing directory.
+//! Listing the landing zone: a local directory, or an object-store prefix.
 
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
+
+use isolake_data::lake::objects::ObjectDir;
 
 use super::SourceFile;
 use crate::error::{Error, Result};
@@ -10,7 +12,61 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
     pub file: SourceFile,
+    /// The local file (for an object, its name).
     pub absolute: PathBuf,
+    /// The object, when the landing zone is on an object store.
+    pub object: Option<LandedObject>,
+}
+
+/// An object of an object-store landing zone: complete once it is visible.
+#[derive(Debug, Clone)]
+pub struct LandedObject {
+    pub dir: ObjectDir,
+    pub name: String,
+}
+
+impl PartialEq for LandedObject {
+    fn eq(&self, other: &Self) -> bool {
+        self.dir.url() == other.dir.url() && self.name == other.name
+    }
+}
+
+impl Eq for LandedObject {}
+
+/// Lists the object-store landing zone `url` by prefix (paged), only keys after `after`
+/// when given; ignored names are skipped at every level, as in a directory. Objects are
+/// taken in key order.
+pub async fn list_remote(url: &str, patterns: &[String], after: Option<&str>) -> Result<Listing> {
+    let parsed = url::Url::parse(url).map_err(|e| isolake_data::Error::InvalidLocation {
+        location: url.to_string(),
+        reason: e.to_string(),
+    })?;
+    let dir = ObjectDir::open(&parsed)?;
+    let mut listing = Listing::default();
+    for object in dir.list_after("", after).await? {
+        let parts: Vec<&str> = object.name.split('/').collect();
+        let name = parts.last().copied().unwrap_or_default();
+        if parts.iter().any(|p| is_ignored_name(p)) || !patterns.iter().any(|p| glob_match(p, name))
+        {
+            continue;
+        }
+        listing.candidates.push(Candidate {
+            file: SourceFile {
+                path: object.name.clone(),
+                size: object.size,
+                mtime_ms: object.modified_ms,
+            },
+            absolute: PathBuf::from(&object.name),
+            object: Some(LandedObject {
+                dir: dir.clone(),
+                name: object.name,
+            }),
+        });
+    }
+    listing
+        .candidates
+        .sort_by(|a, b| (a.file.mtime_ms, &a.file.path).cmp(&(b.file.mtime_ms, &b.file.path)));
+    Ok(listing)
 }
 
 /// One listing: the candidates, and entries refused or unreadable (with the reason) that the
@@ -154,6 +210,7 @@ fn walk(root: &Path, dir: &Path, patterns: &[String], out: &mut Listing) {
                 mtime_ms,
             },
             absolute: target,
+            object: None,
         });
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! admission  which listed files the next batches take (new, complete, not changed)
+//! clean      clean_source: move or delete files read long enough ago
 //! listing    walk the landing dir: patterns, hidden/temporary names, symlink checks
 //! stability  a file is picked only once complete (renamed in, or unchanged for a while)
 //! progress   the files each committed batch read, recorded in bronze's Delta log
@@ -11,6 +12,7 @@
 //! ```
 
 pub mod admission;
+pub mod clean;
 mod json_line;
 pub mod listing;
 pub mod progress;

@@ -21,6 +21,7 @@ use isolake_data::record::FieldType;
 use serde_json::{Map, Value};
 
 use super::json_line::{self, Scalar};
+use super::listing::LandedObject;
 
 use crate::config::Evolution;
 
@@ -332,6 +333,41 @@ pub fn read(path: &Path, schema: &ReadSchema) -> Result<ReadFile, ReadError> {
         return Err(too_large(Some(size)));
     }
     let raw = std::fs::read(path).map_err(ReadError::Unreadable)?;
+    decode(raw, gz, schema)
+}
+
+/// Reads and parses a landed object of `size` bytes (from the listing), as [`read`] does a
+/// file; `runtime` runs the fetch (this is called from the reading threads).
+pub fn read_object(
+    object: &LandedObject,
+    size: u64,
+    schema: &ReadSchema,
+    runtime: &tokio::runtime::Handle,
+) -> Result<ReadFile, ReadError> {
+    let limit = schema.limits.max_file_bytes;
+    if size > limit {
+        return Err(ReadError::TooLarge {
+            size: Some(size),
+            limit,
+        });
+    }
+    let fetched = runtime.block_on(object.dir.get(&object.name));
+    let raw = match fetched {
+        Ok(Some(got)) => got.bytes.to_vec(),
+        Ok(None) => {
+            let gone = std::io::Error::new(std::io::ErrorKind::NotFound, "the object is gone");
+            return Err(ReadError::Unreadable(gone));
+        }
+        Err(e) => return Err(ReadError::Unreadable(std::io::Error::other(e.to_string()))),
+    };
+    decode(raw, object.name.ends_with(".gz"), schema)
+}
+
+/// Parses a whole file's bytes (gunzipped first when `gz`), at most `max_file_bytes` of
+/// them decompressed.
+fn decode(raw: Vec<u8>, gz: bool, schema: &ReadSchema) -> Result<ReadFile, ReadError> {
+    let limit = schema.limits.max_file_bytes;
+    let too_large = |size| ReadError::TooLarge { size, limit };
     let bytes = raw.len() as u64;
     let (text, decode_error) = if gz {
         let mut out = Vec::new();

@@ -38,6 +38,9 @@ pub struct SeenFiles {
     /// Each file's place in the batch that read it: catching a batch up reads its rows in the
     /// order the batch did (which rows are late depends on it).
     places: HashMap<String, usize>,
+    /// When the bronze commit that read each file landed (ms since the epoch): cleaning the
+    /// landing zone waits `clean_source_retention` after it.
+    read_at: HashMap<String, i64>,
     /// Batches that drained gold's watermark buffer (`run --drain`): a replay must too.
     pub drains: HashSet<u64>,
     /// Other pipeline ids that committed to this bronze (one lake holds one pipeline).
@@ -69,6 +72,9 @@ struct Checkpoint {
     /// Each file with its place in the batch that read it.
     files: Vec<(SourceFile, usize)>,
     drains: Vec<u64>,
+    /// Each file's bronze commit time (absent in checkpoints of earlier versions).
+    #[serde(default)]
+    read_at: HashMap<String, i64>,
 }
 
 impl SeenFiles {
@@ -115,6 +121,7 @@ impl SeenFiles {
             seen.places.insert(file.path.clone(), place);
             seen.files.insert(file.path.clone(), file);
         }
+        seen.read_at = checkpoint.read_at;
         seen
     }
 
@@ -128,12 +135,26 @@ impl SeenFiles {
             return;
         }
         self.record(&progress.files);
+        match (progress.flow, info.timestamp_ms) {
+            // Skipped files were never read: cleaning leaves them.
+            (Step::SkipExisting, _) | (_, None) => self.forget_read_at(&progress.files),
+            (_, Some(at)) => {
+                for file in &progress.files {
+                    self.read_at.insert(file.path.clone(), at);
+                }
+            }
+        }
         if progress.flow == Step::Drain {
             self.drains.insert(progress.batch);
         }
     }
 
+    /// Records the files of a bronze commit that just landed.
     pub fn record(&mut self, files: &[SourceFile]) {
+        let now = chrono::Utc::now().timestamp_millis();
+        for f in files {
+            self.read_at.insert(f.path.clone(), now);
+        }
         for (place, f) in files.iter().enumerate() {
             self.files.insert(f.path.clone(), f.clone());
             self.places.insert(f.path.clone(), place);
@@ -179,6 +200,7 @@ impl SeenFiles {
             version,
             files,
             drains,
+            read_at: self.read_at.clone(),
         };
         let bytes = serde_json::to_vec(&checkpoint)?;
         at.dir.write(CHECKPOINT_FILE, bytes, false).await
@@ -191,6 +213,26 @@ impl SeenFiles {
 
     pub fn get(&self, path: &str) -> Option<&SourceFile> {
         self.files.get(path)
+    }
+
+    /// Files recorded as seen without being read (`include_existing_files = false`).
+    pub fn forget_read_at(&mut self, files: &[SourceFile]) {
+        for file in files {
+            self.read_at.remove(&file.path);
+        }
+    }
+
+    /// When the bronze commit that read `file` (this very version of it) landed.
+    pub fn read_at(&self, file: &SourceFile) -> Option<i64> {
+        match self.files.get(&file.path) {
+            Some(seen) if seen == file => self.read_at.get(&file.path).copied(),
+            _ => None,
+        }
+    }
+
+    /// The greatest path read (where a listing after the last seen key starts).
+    pub fn last_path(&self) -> Option<&str> {
+        self.files.keys().max().map(String::as_str)
     }
 
     pub fn len(&self) -> usize {

@@ -577,6 +577,11 @@ async fn run(config: &std::path::Path, options: RunOptions) -> ExitCode {
                 summary.quarantined(),
                 summary.alerts()
             );
+            let requests = isolake_data::lake::counting_store::requests();
+            if requests != Default::default() {
+                // On S3 they are what costs money and time.
+                println!("object-store requests: {requests}");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e),

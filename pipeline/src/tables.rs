@@ -195,6 +195,10 @@ impl GoldTables {
     }
 }
 
+/// `delta.checkpointInterval` of tables created on object stores (deltalake's default, 100,
+/// made the 60th batch of a run on moto cost 7x the first).
+pub const OBJECT_STORE_CHECKPOINT_INTERVAL: u64 = 10;
+
 async fn open(
     config: &Config,
     name: &str,
@@ -202,7 +206,14 @@ async fn open(
     mut properties: HashMap<String, String>,
     description: &str,
 ) -> Result<LakeTable> {
-    if let Some(interval) = config.maintenance.checkpoint_interval {
+    let on_object_store = ["s3://", "s3a://"]
+        .iter()
+        .any(|s| config.lake.starts_with(s));
+    // Every refresh replays the commits since the last checkpoint; on an object store each
+    // one is a GET, so a batch would cost more the longer since a checkpoint.
+    let interval = (config.maintenance.checkpoint_interval)
+        .or(on_object_store.then_some(OBJECT_STORE_CHECKPOINT_INTERVAL));
+    if let Some(interval) = interval {
         properties.insert("delta.checkpointInterval".into(), interval.to_string());
     }
     let options = CreateOptions {

@@ -113,17 +113,12 @@ impl LakeTable {
             )?);
         }
         let files = super::objects::block_on(self.fetch_files(paths))?;
-        let frames = files
-            .into_iter()
-            .map(|bytes| {
-                let df = ParquetReader::new(std::io::Cursor::new(bytes)).finish()?;
-                conform_file(df, file_schema)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        match frames.len() {
-            0 => Ok(DataFrame::empty_with_schema(file_schema).lazy()),
-            _ => Ok(concat(frames, UnionArgs::default())?),
+        let mut out = DataFrame::empty_with_schema(file_schema);
+        for bytes in files {
+            let df = ParquetReader::new(std::io::Cursor::new(bytes)).finish()?;
+            out.vstack_mut(&conform_file(df, file_schema)?)?;
         }
+        Ok(out.lazy())
     }
 
     async fn fetch_files(&self, paths: &[String]) -> Result<Vec<bytes::Bytes>> {
@@ -150,7 +145,7 @@ impl LakeTable {
 
 /// A data file's frame with `schema`'s columns, in its order and types: columns the file
 /// predates are nulls (as polars' `allow_missing_columns` gives for local scans).
-fn conform_file(df: DataFrame, schema: &SchemaRef) -> Result<LazyFrame> {
+fn conform_file(df: DataFrame, schema: &SchemaRef) -> Result<DataFrame> {
     let columns: Vec<Expr> = schema
         .iter()
         .map(|(name, dtype)| match df.schema().contains(name) {
@@ -158,7 +153,7 @@ fn conform_file(df: DataFrame, schema: &SchemaRef) -> Result<LazyFrame> {
             false => lit(NULL).cast(dtype.clone()).alias(name.clone()),
         })
         .collect();
-    Ok(df.lazy().select(columns))
+    Ok(df.lazy().select(columns).collect()?)
 }
 
 /// Reads a table at `location` (latest version, or `version`) as a lazy frame.

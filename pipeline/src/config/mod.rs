@@ -13,6 +13,7 @@
 
 mod parse;
 mod parse_gold;
+mod parse_ops;
 mod walker;
 
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! Walks the TOML document with positions kept and builds a [`Config`], collecting every
 //! problem (unknown key, wrong type, bad value) with its key path and line.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use toml::de::DeTable;
@@ -9,8 +9,8 @@ use toml::de::DeTable;
 use super::walker::{Value, Walker, get};
 use super::{
     Action, BatchLimits, CleanSource, Config, ConfigError, ConfigIssue, Evolution, Expectation,
-    LockConfig, Maintenance, SchemaConfig, SilverConfig, SourceConfig, StorageOptions,
-    canonical_expectations, resolve_location,
+    Maintenance, SchemaConfig, SilverConfig, SourceConfig, canonical_expectations,
+    resolve_location,
 };
 
 const DEFAULT_PATTERNS: [&str; 6] = [
@@ -97,8 +97,8 @@ pub(super) fn parse(text: &str, base: &Path) -> (Config, Vec<ConfigIssue>) {
         .and_then(|v| w.duration("trigger_interval", v))
         .unwrap_or(Duration::from_secs(1));
     let maintenance = parse_maintenance(&mut w, get(root, "maintenance"));
-    let lock = parse_lock(&mut w, get(root, "lock"));
-    let storage = parse_storage(&mut w, get(root, "storage"));
+    let lock = super::parse_ops::parse_lock(&mut w, get(root, "lock"));
+    let storage = super::parse_ops::parse_storage(&mut w, get(root, "storage"));
     let (source, batch) = parse_source(&mut w, get(root, "source"), base);
     let schema = parse_schema(&mut w, get(root, "schema"));
     let silver = parse_silver(&mut w, get(root, "silver"), &schema);
@@ -147,41 +147,6 @@ fn parse_id(w: &mut Walker<'_>, root: &DeTable<'_>) -> String {
         );
     }
     id
-}
-
-fn parse_lock(w: &mut Walker<'_>, value: Option<&Value<'_>>) -> LockConfig {
-    let mut lock = LockConfig::default();
-    let Some(table) = value.and_then(|v| w.table("lock", v)) else {
-        return lock;
-    };
-    w.unknown_keys("lock", table, &["lease_ttl"]);
-    if let Some(v) = get(table, "lease_ttl") {
-        match w.duration("lock.lease_ttl", v) {
-            Some(ttl) if ttl >= Duration::from_millis(400) => lock.lease_ttl = ttl,
-            Some(_) => w.issue("lock.lease_ttl", Some(v.span()), "at least 400ms"),
-            None => {}
-        }
-    }
-    lock
-}
-
-/// `[storage]`: every key a string (booleans are written as "true"/"false").
-fn parse_storage(w: &mut Walker<'_>, value: Option<&Value<'_>>) -> StorageOptions {
-    let mut options = StorageOptions::default();
-    let Some(table) = value.and_then(|v| w.table("storage", v)) else {
-        return options;
-    };
-    for (key, v) in table.iter() {
-        let path = format!("storage.{}", key.get_ref());
-        let text = match v.get_ref().as_bool() {
-            Some(b) => Some(b.to_string()),
-            None => w.string(&path, v),
-        };
-        if let Some(text) = text {
-            options.0.insert(key.get_ref().to_ascii_lowercase(), text);
-        }
-    }
-    options
 }
 
 fn parse_maintenance(w: &mut Walker<'_>, value: Option<&Value<'_>>) -> Maintenance {
@@ -274,43 +239,8 @@ fn parse_source(
             "clean_source_retention",
         ],
     );
-    match get(table, "landing").map(|v| w.string("source.landing", v)) {
-        Some(Some(landing)) if landing.starts_with("s3://") || landing.starts_with("s3a://") => {
-            let url = format!("{}/", landing.trim_end_matches('/'));
-            source.landing = PathBuf::from(&url);
-            source.remote_landing = Some(url);
-        }
-        Some(Some(landing)) => {
-            source.landing = Path::new(&resolve_location(&landing, base)).to_path_buf()
-        }
-        Some(None) => {}
-        None => w.issue(
-            "source.landing",
-            Some(value.span()),
-            "missing: the landing directory to load files from",
-        ),
-    }
-    if let Some(v) = get(table, "clean_source") {
-        match w.string("source.clean_source", v).as_deref() {
-            Some("off") => source.clean_source = CleanSource::Off,
-            Some("move") => source.clean_source = CleanSource::Move,
-            Some("delete") => source.clean_source = CleanSource::Delete,
-            Some(_) => w.issue(
-                "source.clean_source",
-                Some(v.span()),
-                "expected \"off\", \"move\" or \"delete\"",
-            ),
-            None => {}
-        }
-    }
-    if let Some(v) = get(table, "clean_source_retention")
-        && let Some(retention) = w.duration("source.clean_source_retention", v)
-    {
-        source.clean_source_retention = retention;
-    }
-    if let Some(v) = get(table, "list_after_last_seen") {
-        source.list_after_last_seen = w.boolean("source.list_after_last_seen", v).unwrap_or(false);
-    }
+    super::parse_ops::parse_landing(w, table, value, base, &mut source);
+    super::parse_ops::parse_upkeep(w, table, &mut source);
     if let Some(v) = get(table, "patterns") {
         match v.get_ref().as_array() {
             Some(items) if !items.is_empty() => {

@@ -171,7 +171,7 @@ impl Lease {
         let location = format!("{}{name}", dir.url());
         let (stop, stopped) = mpsc::channel();
         let renewer = Renewer {
-            dir,
+            url: dir.url().clone(),
             name,
             pipeline: id.to_string(),
             held: held.clone(),
@@ -221,9 +221,11 @@ impl Drop for Lease {
     }
 }
 
-/// The renewing thread: on a runtime of its own, so a busy batch cannot delay it.
+/// The renewing thread: on a runtime of its own, so a busy batch cannot delay it. It opens
+/// a store of its own too: a pooled connection is driven by the runtime that opened it, and
+/// one opened here would stall the pipeline's requests between two renewals.
 struct Renewer {
-    dir: ObjectDir,
+    url: url::Url,
     name: String,
     pipeline: String,
     held: Arc<Held>,
@@ -239,15 +241,19 @@ impl Renewer {
             Ok(runtime) => runtime,
             Err(e) => return tracing::error!("cannot start the lease renewer: {e}"),
         };
+        let dir = match ObjectDir::open(&self.url) {
+            Ok(dir) => dir,
+            Err(e) => return tracing::error!("cannot open the lease's store: {e}"),
+        };
         let period = self.held.ttl / 4;
         loop {
             match stopped.recv_timeout(period) {
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
-                _ => return runtime.block_on(self.release()),
+                _ => return runtime.block_on(self.release(&dir)),
             }
             let sent = Instant::now();
             let bytes = render(&self.pipeline, self.held.epoch, self.held.ttl, false);
-            match runtime.block_on(self.dir.put_if_unchanged(&self.name, bytes, &self.version)) {
+            match runtime.block_on(dir.put_if_unchanged(&self.name, bytes, &self.version)) {
                 Ok(Conditional::Written(version)) => {
                     self.version = version;
                     if let Ok(mut renewed) = self.held.renewed.lock() {
@@ -271,16 +277,12 @@ impl Renewer {
     }
 
     /// Marks the lease released (only if it is still this holder's).
-    async fn release(&self) {
+    async fn release(&self, dir: &ObjectDir) {
         if self.held.check() != FenceState::Held {
             return;
         }
         let bytes = render(&self.pipeline, self.held.epoch, self.held.ttl, true);
-        if let Err(e) = self
-            .dir
-            .put_if_unchanged(&self.name, bytes, &self.version)
-            .await
-        {
+        if let Err(e) = dir.put_if_unchanged(&self.name, bytes, &self.version).await {
             tracing::warn!("could not release the lease (it expires by itself): {e}");
         }
     }

@@ -23,7 +23,9 @@ impl LakeRoot {
         let url = location::parse(location)?;
         match url.scheme() {
             "file" => Ok(Self::Local(location::local_dir(&url)?)),
-            "s3" | "s3a" => Ok(Self::Remote(ObjectDir::open(&url)?)),
+            scheme if location::OBJECT_STORE_SCHEMES.contains(&scheme) => {
+                Ok(Self::Remote(ObjectDir::open(&url)?))
+            }
             _ => Err(isolake_data::Error::UnsupportedScheme {
                 location: url.to_string(),
             }),

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use isolake_data::lake::{CreateOptions, LakeTable, scan_table};
+use isolake_data::lake::{CreateOptions, LakeTable, location, scan_table};
 use polars::prelude::*;
 
 use crate::config::Config;
@@ -206,9 +206,7 @@ async fn open(
     mut properties: HashMap<String, String>,
     description: &str,
 ) -> Result<LakeTable> {
-    let on_object_store = ["s3://", "s3a://"]
-        .iter()
-        .any(|s| config.lake.starts_with(s));
+    let on_object_store = location::is_object_store(&config.lake);
     // Every refresh replays the commits since the last checkpoint; on an object store each
     // one is a GET, so a batch would cost more the longer since a checkpoint.
     let interval = (config.maintenance.checkpoint_interval)

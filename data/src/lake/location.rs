@@ -32,6 +32,16 @@ pub fn parse(location: &str) -> Result<Url> {
     Ok(url)
 }
 
+/// The URL schemes of object stores isolake opens (`s3://`, `s3a://`).
+pub const OBJECT_STORE_SCHEMES: [&str; 2] = ["s3", "s3a"];
+
+/// Whether `location` names an object store (as opposed to a path or `file://` URL).
+pub fn is_object_store(location: &str) -> bool {
+    location
+        .split_once("://")
+        .is_some_and(|(scheme, _)| OBJECT_STORE_SCHEMES.contains(&scheme))
+}
+
 /// The local directory of a `file://` location, or an error naming the unsupported scheme.
 pub fn local_dir(url: &Url) -> Result<PathBuf> {
     if url.scheme() != "file" {
@@ -76,5 +86,7 @@ mod tests {
             Err(Error::UnsupportedScheme { .. })
         ));
         assert!(parse("  ").is_err());
+        assert!(is_object_store("s3://bucket/t") && is_object_store("s3a://b/t"));
+        assert!(!is_object_store("file:///tmp/t") && !is_object_store("lake/s3://x"));
     }
 }

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use isolake_data::lake::location;
 use toml::de::DeTable;
 
 use super::walker::{Value, Walker, get};
@@ -78,7 +79,7 @@ pub(super) fn parse_landing(
     source: &mut SourceConfig,
 ) {
     match get(table, "landing").map(|v| w.string("source.landing", v)) {
-        Some(Some(landing)) if landing.starts_with("s3://") || landing.starts_with("s3a://") => {
+        Some(Some(landing)) if location::is_object_store(&landing) => {
             let url = format!("{}/", landing.trim_end_matches('/'));
             source.landing = PathBuf::from(&url);
             source.remote_landing = Some(url);

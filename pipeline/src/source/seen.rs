@@ -41,6 +41,8 @@ pub struct SeenFiles {
     /// When the bronze commit that read each file landed (ms since the epoch): cleaning the
     /// landing zone waits `clean_source_retention` after it.
     read_at: HashMap<String, i64>,
+    /// The greatest path read (kept as files are recorded: a poll asks for it).
+    last_path: Option<String>,
     /// Batches that drained gold's watermark buffer (`run --drain`): a replay must too.
     pub drains: HashSet<u64>,
     /// Other pipeline ids that committed to this bronze (one lake holds one pipeline).
@@ -121,6 +123,7 @@ impl SeenFiles {
             seen.places.insert(file.path.clone(), place);
             seen.files.insert(file.path.clone(), file);
         }
+        seen.last_path = seen.files.keys().max().cloned();
         seen.read_at = checkpoint.read_at;
         seen
     }
@@ -158,6 +161,11 @@ impl SeenFiles {
         for (place, f) in files.iter().enumerate() {
             self.files.insert(f.path.clone(), f.clone());
             self.places.insert(f.path.clone(), place);
+        }
+        if let Some(last) = files.iter().map(|f| &f.path).max()
+            && self.last_path.as_ref().is_none_or(|l| last > l)
+        {
+            self.last_path = Some(last.clone());
         }
     }
 
@@ -232,7 +240,7 @@ impl SeenFiles {
 
     /// The greatest path read (where a listing after the last seen key starts).
     pub fn last_path(&self) -> Option<&str> {
-        self.files.keys().max().map(String::as_str)
+        self.last_path.as_deref()
     }
 
     pub fn len(&self) -> usize {
